@@ -1,0 +1,495 @@
+#!/usr/bin/env bash
+# Compare Turnout with nginx and HAProxy as HTTP/1.1 reverse proxies on this machine.
+#
+# One nginx origin serves /64 (64-byte body) and /64k (65536-byte body). wrk loads the
+# origin directly and through each proxy, in interleaved rounds, for three cases:
+#   keepalive-64B   64-byte responses, 64 keep-alive connections      (wrk -t1 -c64)
+#   keepalive-64KiB 64 KiB responses, 16 keep-alive connections       (wrk -t1 -c16)
+#   close-64B       64-byte responses, Connection: close per request  (wrk -t1 -c16)
+# and prints a Markdown table: median req/s of the rounds, ratio to direct, p50, p99,
+# peak RSS of the proxy during its runs and the proxy's CPU time per request.
+#
+# Everything listens on 127.0.0.1 only; nothing here needs the network, except
+# installing nginx/haproxy/wrk from Debian's packages when they are missing (as root).
+#
+# Environment:
+#   TURNOUT_BIN  Turnout binary (default <repo>/.build/release/turnout); skipped if missing
+#   ROUNDS       interleaved rounds (default 3)
+#   DURATION     seconds per wrk run (default 8)
+#   WARMUP       seconds of untimed warm-up per target and case before round 1 (default 1)
+#   QUICK=1      smoke test: 1 round of 2 s
+#   TARGETS      space-separated subset of "direct nginx haproxy turnout"
+#   CASES        space-separated subset of "keepalive-64B keepalive-64KiB close-64B"
+#   OUT          also write the Markdown table to this file
+#   KEEP=1       keep the work directory (configs, logs, raw wrk output)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+
+TURNOUT_BIN=${TURNOUT_BIN:-$REPO_ROOT/.build/release/turnout}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
+WARMUP=${WARMUP:-1}
+if [[ "${QUICK:-0}" == 1 ]]; then
+    ROUNDS=1
+    DURATION=2
+fi
+DURATION=${DURATION%s}
+WARMUP=${WARMUP%s}
+TARGETS=${TARGETS:-direct nginx haproxy turnout}
+CASES=${CASES:-keepalive-64B keepalive-64KiB close-64B}
+
+log() { printf '[compare] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- tools
+
+ensure_tools() {
+    local missing=()
+    command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+    command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    ((${#missing[@]} == 0)) && return 0
+    if [[ $(id -u) -ne 0 ]]; then
+        die "missing ${missing[*]}: run as root or install: apt-get install -y nginx-light haproxy wrk"
+    fi
+    log "installing nginx-light haproxy wrk (missing: ${missing[*]})"
+    # Keep Debian's maintainer scripts from starting the system nginx/haproxy services.
+    local policy=/usr/sbin/policy-rc.d created_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light haproxy wrk >&2 || {
+        ((created_policy)) && rm -f "$policy"
+        die "apt-get install failed"
+    }
+    ((created_policy)) && rm -f "$policy"
+    command -v nginx >/dev/null && command -v haproxy >/dev/null && command -v wrk >/dev/null ||
+        die "tools still missing after install"
+}
+
+ensure_tools
+command -v python3 >/dev/null 2>&1 || die "python3 is needed (ports, statistics)"
+
+# ---------------------------------------------------------------- state and cleanup
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/turnout-compare.XXXXXX")
+# nginx workers drop root for nginx's unprivileged user: let them read the files.
+chmod 755 "$WORK"
+declare -A PID=()        # target -> main PID we started
+PIDS_STARTED=()          # every PID we started, for cleanup
+SAMPLER_PID=""
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $SAMPLER_PID ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
+    local p
+    for p in "${PIDS_STARTED[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS_STARTED[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    if [[ "${KEEP:-0}" == 1 ]]; then
+        log "work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- ports
+
+# Four distinct free ports on 127.0.0.1 (held open together while choosing).
+pick_ports() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+read -r ORIGIN_PORT NGINX_PORT HAPROXY_PORT TURNOUT_PORT < <(pick_ports 4)
+declare -A PORT=([direct]=$ORIGIN_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [turnout]=$TURNOUT_PORT)
+
+wait_listening() { # port pid name
+    local port=$1 pid=$2 name=$3
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if ss -Hltn "sport = :$port" 2>/dev/null | grep -q LISTEN; then return 0; fi
+        sleep 0.1
+    done
+    log "$name did not listen on $port in 10 s"
+    return 1
+}
+
+# ---------------------------------------------------------------- origin
+
+mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy" "$WORK/turnout" "$WORK/raw"
+head -c 64 /dev/zero | tr '\0' 'a' >"$WORK/origin/www/64"
+head -c 65536 /dev/zero | tr '\0' 'b' >"$WORK/origin/www/64k"
+
+nginx_common() { # dir
+    cat <<EOF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 8192; }
+EOF
+}
+nginx_temp_paths() { # dir
+    cat <<EOF
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+EOF
+}
+
+{
+    nginx_common "$WORK/origin"
+    cat <<EOF
+http {
+    access_log off;
+$(nginx_temp_paths "$WORK/origin")
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nodelay on;
+    etag off;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+    open_file_cache max=16 inactive=300s;
+    server {
+        listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
+        root $WORK/origin/www;
+        location / { }
+    }
+}
+EOF
+} >"$WORK/origin/nginx.conf"
+
+start_bg() { # name logfile cmd...
+    local name=$1 logf=$2
+    shift 2
+    "$@" >"$logf" 2>&1 &
+    local p=$!
+    PIDS_STARTED+=("$p")
+    PID[$name]=$p
+}
+
+log "work directory $WORK; ports origin=$ORIGIN_PORT nginx=$NGINX_PORT haproxy=$HAPROXY_PORT turnout=$TURNOUT_PORT"
+start_bg direct "$WORK/origin/stdout.log" nginx -p "$WORK/origin/" -e "$WORK/origin/error.log" -c "$WORK/origin/nginx.conf"
+wait_listening "$ORIGIN_PORT" "${PID[direct]}" origin || { cat "$WORK/origin/error.log" >&2 || true; die "origin nginx failed to start"; }
+
+# ---------------------------------------------------------------- proxies
+
+declare -A SKIP=()   # target -> reason
+want() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+if want nginx; then
+    {
+        nginx_common "$WORK/nginx"
+        cat <<EOF
+http {
+    access_log off;
+$(nginx_temp_paths "$WORK/nginx")
+    tcp_nodelay on;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+    upstream origin {
+        server 127.0.0.1:$ORIGIN_PORT;
+        keepalive 64;
+        keepalive_requests 1000000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT backlog=4096;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # 16 KiB buffers like HAProxy's tune.bufsize (nginx defaults to 4 KiB pages,
+            # which costs it ~35% in the 64 KiB case), and never spill to a temp file.
+            proxy_buffer_size 16k;
+            proxy_buffers 8 16k;
+            proxy_max_temp_file_size 0;
+        }
+    }
+}
+EOF
+    } >"$WORK/nginx/nginx.conf"
+    start_bg nginx "$WORK/nginx/stdout.log" nginx -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
+    wait_listening "$NGINX_PORT" "${PID[nginx]}" nginx || { cat "$WORK/nginx/error.log" >&2 || true; die "nginx proxy failed to start"; }
+fi
+
+if want haproxy; then
+    cat >"$WORK/haproxy/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 8192
+
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+
+frontend fe
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend be
+
+backend be
+    server origin 127.0.0.1:$ORIGIN_PORT
+EOF
+    haproxy -c -q -f "$WORK/haproxy/haproxy.cfg" || die "haproxy configuration check failed"
+    start_bg haproxy "$WORK/haproxy/stdout.log" haproxy -db -f "$WORK/haproxy/haproxy.cfg"
+    wait_listening "$HAPROXY_PORT" "${PID[haproxy]}" haproxy || { cat "$WORK/haproxy/stdout.log" >&2 || true; die "haproxy failed to start"; }
+fi
+
+if want turnout; then
+    if [[ ! -x $TURNOUT_BIN ]]; then
+        SKIP[turnout]="binary not found at $TURNOUT_BIN (build it with swift build -c release)"
+        log "skipping Turnout: ${SKIP[turnout]}"
+    else
+        cat >"$WORK/turnout/turnout.yaml" <<EOF
+workers: 1
+listen: [127.0.0.1:$TURNOUT_PORT]
+pools:
+  blue:
+    members: [127.0.0.1:$ORIGIN_PORT]
+active: blue
+log:
+  level: warning
+  access: off
+EOF
+        start_bg turnout "$WORK/turnout/turnout.log" "$TURNOUT_BIN" run --config "$WORK/turnout/turnout.yaml"
+        wait_listening "$TURNOUT_PORT" "${PID[turnout]}" turnout || {
+            tail -n 30 "$WORK/turnout/turnout.log" >&2 || true
+            die "turnout failed to start"
+        }
+    fi
+fi
+
+ACTIVE=()
+for t in direct nginx haproxy turnout; do
+    if [[ $t == direct ]] || { want "$t" && [[ -z ${SKIP[$t]:-} ]]; }; then ACTIVE+=("$t"); fi
+done
+
+# Functional check: every target returns the right body sizes before anything is measured.
+for t in "${ACTIVE[@]}"; do
+    for path in 64 64k; do
+        want_size=64
+        [[ $path == 64k ]] && want_size=65536
+        got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:${PORT[$t]}/$path" || true)
+        [[ $got == "200 $want_size" ]] || die "$t: GET /$path gave '$got', expected '200 $want_size'"
+    done
+done
+log "targets answering: ${ACTIVE[*]}"
+
+# ---------------------------------------------------------------- measurement helpers
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# The process and its descendants (nginx: master + worker).
+tree_pids() {
+    local root=$1 kids k
+    echo "$root"
+    kids=$(ps -o pid= --ppid "$root" 2>/dev/null || true)
+    for k in $kids; do tree_pids "$k"; done
+}
+
+# utime+stime in clock ticks, summed over the tree.
+cpu_ticks() {
+    local sum=0 p f
+    for p in $(tree_pids "$1"); do
+        # Fields after the ")" that ends the command name: utime and stime are 12 and 13 there.
+        f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+        set -- $f
+        sum=$((sum + ${12} + ${13}))
+    done
+    echo "$sum"
+}
+
+# Samples VmRSS (kB) summed over the given PIDs every 100 ms; keeps the peak in $1.
+# Pure bash reads, so the sampler itself costs next to nothing while wrk runs.
+rss_sampler() {
+    local out=$1 peak=0 cur p k v _
+    shift
+    trap 'echo "$peak" >"$out"; exit 0' TERM
+    while :; do
+        cur=0
+        for p in "$@"; do
+            while read -r k v _; do
+                if [[ $k == VmRSS: ]]; then cur=$((cur + v)); break; fi
+            done <"/proc/$p/status" 2>/dev/null || true
+        done
+        ((cur > peak)) && peak=$cur && echo "$peak" >"$out"
+        sleep 0.1 &
+        wait $!
+    done
+}
+
+case_path() { case $1 in keepalive-64KiB) echo /64k ;; *) echo /64 ;; esac; }
+case_args() {
+    case $1 in
+    keepalive-64B) echo "-t1 -c64" ;;
+    keepalive-64KiB) echo "-t1 -c16" ;;
+    close-64B) echo "-t1 -c16" ;;
+    *) die "unknown case $1" ;;
+    esac
+}
+
+run_wrk() { # case target seconds outfile
+    local c=$1 t=$2 secs=$3 out=$4
+    local -a extra=()
+    [[ $c == close-64B ]] && extra=(-H "Connection: close")
+    # shellcheck disable=SC2046
+    wrk $(case_args "$c") -d "${secs}s" --latency "${extra[@]}" "http://127.0.0.1:${PORT[$t]}$(case_path "$c")" >"$out" 2>&1
+}
+
+# Parses wrk output into "reqs rps p50_us p99_us errors".
+parse_wrk() {
+    awk '
+    function us(v,   n, u) {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") return n
+        if (u == "ms") return n * 1000
+        if (u == "s") return n * 1000000
+        if (u == "m") return n * 60000000
+        return n
+    }
+    /^ +50%/ { p50 = us($2) }
+    /^ +99%/ { p99 = us($2) }
+    / requests in / { reqs = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { err += $5 }
+    END { printf "%s %s %s %s %d\n", reqs + 0, rps + 0, p50 + 0, p99 + 0, err }
+    ' "$1"
+}
+
+RESULTS=$WORK/results.tsv   # round case target reqs rps p50 p99 errors rss_kb cpu_us_per_req
+: >"$RESULTS"
+
+measure() { # round case target
+    local r=$1 c=$2 t=$3 raw="$WORK/raw/r$1-$2-$3.txt" rssf="$WORK/raw/r$1-$2-$3.rss"
+    local proxy_pid="" t0=0 t1=0 rss="-" cpu="-"
+    if [[ $t != direct ]]; then
+        proxy_pid=${PID[$t]}
+        kill -0 "$proxy_pid" 2>/dev/null || die "$t (pid $proxy_pid) is no longer running"
+        echo 0 >"$rssf"
+        # shellcheck disable=SC2046
+        rss_sampler "$rssf" $(tree_pids "$proxy_pid") &
+        SAMPLER_PID=$!
+        t0=$(cpu_ticks "$proxy_pid")
+    fi
+    run_wrk "$c" "$t" "$DURATION" "$raw" || log "wrk exited non-zero for $c/$t (see $raw)"
+    if [[ -n $proxy_pid ]]; then
+        t1=$(cpu_ticks "$proxy_pid")
+        kill -TERM "$SAMPLER_PID" 2>/dev/null || true
+        wait "$SAMPLER_PID" 2>/dev/null || true
+        SAMPLER_PID=""
+        rss=$(cat "$rssf")
+        kill -0 "$proxy_pid" 2>/dev/null || die "$t (pid $proxy_pid) died during $c (see $WORK/$t/)"
+    fi
+    local reqs rps p50 p99 errs
+    read -r reqs rps p50 p99 errs < <(parse_wrk "$raw")
+    if [[ -n $proxy_pid ]] && ((reqs > 0)); then
+        cpu=$(python3 -c "print(f'{($t1 - $t0) * 1e6 / $CLK_TCK / $reqs:.2f}')")
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$t" "$reqs" "$rps" "$p50" "$p99" "$errs" "$rss" "$cpu" >>"$RESULTS"
+    log "round $r $c $t: ${rps} req/s, p50 ${p50}us, p99 ${p99}us, errors $errs, rss ${rss} kB, cpu ${cpu} us/req"
+}
+
+# ---------------------------------------------------------------- run
+
+log "rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s cases: $CASES"
+if ((WARMUP > 0)); then
+    for c in $CASES; do
+        for t in "${ACTIVE[@]}"; do
+            run_wrk "$c" "$t" "$WARMUP" "$WORK/raw/warmup-$c-$t.txt" || true
+        done
+    done
+fi
+
+n=${#ACTIVE[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+    for c in $CASES; do
+        # Rotate the order each round so no target always runs first or last.
+        for ((k = 0; k < n; k++)); do
+            measure "$r" "$c" "${ACTIVE[$(((k + r - 1) % n))]}"
+        done
+    done
+done
+
+# ---------------------------------------------------------------- report
+
+TABLE=$WORK/table.md
+python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" >"$TABLE" <<'EOF'
+import statistics, sys
+path, rounds, duration, active, cases = sys.argv[1:6]
+active, cases = active.split(), cases.split()
+rows = {}
+for line in open(path):
+    r, c, t, reqs, rps, p50, p99, errs, rss, cpu = line.rstrip("\n").split("\t")
+    rows.setdefault((c, t), []).append(dict(
+        rps=float(rps), p50=float(p50), p99=float(p99), errs=int(errs),
+        rss=None if rss == "-" else int(rss), cpu=None if cpu == "-" else float(cpu)))
+
+def lat(us):
+    return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
+
+med = statistics.median
+print(f"| case | target | req/s | vs direct | p50 | p99 | peak RSS | CPU/req | errors |")
+print(f"|---|---|---:|---:|---:|---:|---:|---:|---:|")
+for c in cases:
+    direct = med([x["rps"] for x in rows.get((c, "direct"), [])] or [0])
+    for t in active:
+        xs = rows.get((c, t))
+        if not xs:
+            continue
+        rps = med([x["rps"] for x in xs])
+        ratio = f"{rps / direct:.2f}" if direct else "-"
+        rss = [x["rss"] for x in xs if x["rss"] is not None]
+        cpu = [x["cpu"] for x in xs if x["cpu"] is not None]
+        print(f"| {c} | {t} | {rps:,.0f} | {ratio} | {lat(med([x['p50'] for x in xs]))} | "
+              f"{lat(med([x['p99'] for x in xs]))} | {f'{max(rss) / 1024:.1f} MiB' if rss else '-'} | "
+              f"{f'{med(cpu):.1f} µs' if cpu else '-'} | {sum(x['errs'] for x in xs)} |")
+print()
+print(f"Median of {rounds} interleaved round(s) of {duration} s each; wrk -t1 on 127.0.0.1. "
+      "p50/p99 are medians of the rounds' wrk latency percentiles. Peak RSS is the highest "
+      "VmRSS sum over the proxy's processes (nginx: master + worker) sampled every 100 ms during "
+      "its runs; CPU/req is the proxy's utime+stime (all its processes) during the run divided by "
+      "the requests wrk completed. errors = wrk socket errors + non-2xx responses.")
+EOF
+
+for t in "${!SKIP[@]}"; do
+    printf '\n%s skipped: %s\n' "$t" "${SKIP[$t]}" >>"$TABLE"
+done
+
+echo
+cat "$TABLE"
+if [[ -n ${OUT:-} ]]; then
+    cp "$TABLE" "$OUT"
+    log "table written to $OUT"
+fi

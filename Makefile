@@ -1,0 +1,54 @@
+# Turnout — the two commands that do all setup on a fresh Debian machine with Swift:
+#   make demo   install missing system packages, build, run the embedded demo
+#   make test   the same setup, then every test (unit + end-to-end through the real binary)
+# Other targets: build, unit, e2e, bench, bench-micro, deps, clean.
+
+SWIFT        ?= swift
+PYTHON       ?= python3
+TURNOUT_BIN  ?= $(CURDIR)/.build/release/turnout
+# System packages the build, the demo and the tests need (Debian names).
+DEB_PACKAGES := libssl-dev zlib1g-dev curl python3 python3-pip ca-certificates procps
+# Extra packages for the load comparison (make bench).
+BENCH_PACKAGES := nginx-light haproxy wrk
+
+.PHONY: all deps build demo test unit e2e bench bench-micro clean
+
+all: build
+
+## deps: install missing system packages (as root, with apt-get) and pytest.
+deps:
+	@bash .ci/install-deps $(DEB_PACKAGES)
+	@$(PYTHON) -c 'import pytest' 2>/dev/null || $(PYTHON) -m pip install --quiet pytest \
+	  || $(PYTHON) -m pip install --quiet --break-system-packages pytest
+
+## build: release build of turnout (the binary the demo and the end-to-end tests run).
+build:
+	$(SWIFT) build -c release
+
+## demo: the embedded demo (blue and green origins behind the proxy on 127.0.0.1:8080).
+demo: deps build
+	$(TURNOUT_BIN) demo
+
+## test: unit tests, then end-to-end tests against the release binary.
+test: deps
+	$(MAKE) unit
+	$(MAKE) build
+	$(MAKE) e2e
+
+unit:
+	$(SWIFT) test
+
+e2e:
+	cd Tests/EndToEnd && TURNOUT_BIN=$(TURNOUT_BIN) TURNOUT_E2E_REQUIRE=1 $(PYTHON) -m pytest -q -ra
+
+## bench: nginx / HAProxy / Turnout side by side (Benchmarks/load/compare.sh).
+bench: deps build
+	@bash .ci/install-deps $(BENCH_PACKAGES)
+	TURNOUT_BIN=$(TURNOUT_BIN) bash Benchmarks/load/compare.sh
+
+## bench-micro: parser and routing micro-benchmarks (ordo-one/benchmark).
+bench-micro:
+	TURNOUT_BENCHMARKS=1 $(SWIFT) package benchmark
+
+clean:
+	rm -rf .build

@@ -1,0 +1,77 @@
+// swift-tools-version:6.1
+import PackageDescription
+import class Foundation.ProcessInfo
+
+/// Swift settings shared by the I/O targets: they talk to epoll and raw memory on
+/// single-threaded event loops, so they use the Swift 5 language mode and document
+/// thread confinement in comments instead of through `Sendable` checking.
+let ioSettings: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+var package = Package(
+    name: "Turnout",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "turnout", targets: ["turnout"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .target(name: "CTurnoutSys"),
+        .target(name: "TurnoutHTTP"),
+        .target(name: "TurnoutRouting"),
+        .target(
+            name: "TurnoutCore",
+            dependencies: [
+                "CTurnoutSys", "TurnoutHTTP", "TurnoutRouting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: ioSettings
+        ),
+        .target(
+            name: "TurnoutControl",
+            dependencies: [
+                "TurnoutCore", "TurnoutHTTP", "TurnoutRouting",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: ioSettings
+        ),
+        .executableTarget(
+            name: "turnout",
+            dependencies: [
+                "TurnoutControl", "TurnoutCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: ioSettings
+        ),
+        .testTarget(name: "TurnoutHTTPTests", dependencies: ["TurnoutHTTP"]),
+        .testTarget(name: "TurnoutRoutingTests", dependencies: ["TurnoutRouting"]),
+        .testTarget(
+            name: "TurnoutControlTests",
+            dependencies: ["TurnoutControl", "TurnoutCore"],
+            swiftSettings: ioSettings
+        ),
+    ]
+)
+
+// Micro-benchmarks join the manifest only on request, so `swift test` never builds them.
+if ProcessInfo.processInfo.environment["TURNOUT_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "TurnoutBenchmarks",
+            dependencies: [
+                "TurnoutHTTP", "TurnoutRouting",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/TurnoutBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}

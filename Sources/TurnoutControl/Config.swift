@@ -1,0 +1,73 @@
+import Logging
+import TurnoutCore
+import TurnoutRouting
+
+/// The whole validated configuration.
+///
+/// Built only by `ConfigLoader`, which guarantees: at least one listener, at least one pool, pool names unique and
+/// matching `[A-Za-z0-9_-]+`, every pool non-empty with unique members and at least one member of positive weight,
+/// `activePool` naming one of `pools`, and `settings.workers` already resolved to a positive count (`auto` becomes
+/// the number of active processors when the file is loaded).
+public struct TurnoutConfig: Equatable, Sendable {
+    /// Listeners, workers, timeouts, limits, header rewriting, upstream pooling and the access log.
+    public var settings: ProxySettings
+    /// The pools, in file order.
+    public var pools: [Pool]
+    /// Name of the pool that takes traffic; always one of `pools`.
+    public var activePool: String
+    /// Threshold of the process logger, from `log.level`.
+    public var logLevel: Logging.Logger.Level
+    /// Path of the file the configuration came from, as given to the loader.
+    public var sourcePath: String
+
+    /// Creates a configuration. Prefer `ConfigLoader`, which validates.
+    public init(
+        settings: ProxySettings,
+        pools: [Pool],
+        activePool: String,
+        logLevel: Logging.Logger.Level,
+        sourcePath: String
+    ) {
+        self.settings = settings
+        self.pools = pools
+        self.activePool = activePool
+        self.logLevel = logLevel
+        self.sourcePath = sourcePath
+    }
+}
+
+/// A configuration file that cannot be used, with the position and dotted key of the first problem.
+///
+/// `description` reads like a compiler diagnostic:
+/// `turnout.yaml:12:5: pools.blue.members[1].weight: expected an integer from 0 to 10000, got "x"`.
+/// Sequence indices are 0-based. `key` is empty for problems that belong to no key (YAML syntax errors, an
+/// unreadable file); `line` and `column` are 0 only when the file could not be read at all.
+public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Path of the configuration file, as given to the loader.
+    public var file: String
+    /// 1-based line of the offending node.
+    public var line: Int
+    /// 1-based column of the offending node, counted in Unicode scalars.
+    public var column: Int
+    /// Dotted path of the offending key, e.g. `pools.blue.members[1].weight`.
+    public var key: String
+    /// What is wrong, and where possible what was expected.
+    public var message: String
+
+    /// Creates an error.
+    public init(file: String, line: Int, column: Int, key: String, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.key = key
+        self.message = message
+    }
+
+    /// `file:line:column: key: message`, leaving out the parts that are unknown.
+    public var description: String {
+        var text = file
+        if line > 0 { text += ":\(line):\(column)" }
+        if !key.isEmpty { text += ": \(key)" }
+        return text + ": " + message
+    }
+}

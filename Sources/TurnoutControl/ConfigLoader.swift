@@ -1,0 +1,265 @@
+import Foundation
+import Logging
+import TurnoutCore
+import TurnoutRouting
+import Yams
+
+/// Reads `turnout.yaml` into a validated `TurnoutConfig`.
+///
+/// The YAML is composed into a node tree with Yams and walked by hand, so that every error, including YAML syntax
+/// errors and repeated keys, names the file, the 1-based line and column, and the dotted key (see `ConfigError`).
+/// Unknown keys at any level, values of the wrong shape, values out of range and missing required keys (`listen`,
+/// `pools`, `active`) are all errors; the first one in file order is reported. The file format is documented in
+/// `docs/configuration.md`.
+///
+/// `workers: auto` (also the default) is resolved here, to `ProcessInfo.processInfo.activeProcessorCount`, so
+/// `settings.workers` is always a concrete count. A relative `log.access` path is resolved against the folder of the
+/// configuration file (made absolute against the current directory when the config path is itself relative).
+public enum ConfigLoader {
+    /// Reads and validates the configuration file at `path`.
+    public static func load(path: String) throws(ConfigError) -> TurnoutConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw ConfigError(file: path, line: 0, column: 0, key: "", message: "the configuration file \(reason)")
+        }
+        guard let yaml = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, line: 0, column: 0, key: "", message: "the configuration file is not UTF-8")
+        }
+        return try parse(yaml: yaml, path: path)
+    }
+
+    /// Validates configuration text; `path` names it in errors and anchors a relative `log.access` path.
+    public static func parse(yaml: String, path: String) throws(ConfigError) -> TurnoutConfig {
+        let reader = ConfigReader(file: path)
+        guard let root = try compose(yaml, file: path) else {
+            throw ConfigError(
+                file: path, line: 1, column: 1, key: "listen", message: "required key is missing (the file is empty)"
+            )
+        }
+        let top = try reader.mapping(root, "", what: "a mapping of settings", allowsNull: false)
+
+        var settings = ProxySettings()
+        settings.workers = ProcessInfo.processInfo.activeProcessorCount
+        var pools: [Pool] = []
+        var logLevel = Logger.Level.info
+        for entry in top.entries {
+            switch entry.name {
+            case "workers": settings.workers = try workers(entry, reader)
+            case "listen": settings.listeners = try listeners(entry, reader)
+            case "pools": pools = try readPools(entry, reader)
+            case "active": _ = try reader.text(entry.value, entry.path, what: "the name of a pool")
+            case "timeouts": settings.timeouts = try timeouts(entry, reader)
+            case "limits": settings.limits = try limits(entry, reader)
+            case "upstream": settings.upstream = try upstream(entry, reader)
+            case "headers": settings.headers = try headers(entry, reader)
+            case "log": (logLevel, settings.accessLog) = try log(entry, reader, configPath: path)
+            default: throw reader.unknownKey(entry, allowed: topLevelKeys)
+            }
+        }
+        for required in ["listen", "pools", "active"] where top[required] == nil {
+            throw reader.missingKey(required, in: top)
+        }
+        let active = try activePool(top, pools: pools, reader)
+        return TurnoutConfig(settings: settings, pools: pools, activePool: active, logLevel: logLevel, sourcePath: path)
+    }
+
+    /// The keys allowed at the top level, in documentation order.
+    static let topLevelKeys = [
+        "workers", "listen", "pools", "active", "timeouts", "limits", "upstream", "headers", "log",
+    ]
+
+    /// Upper bound on `workers`: far more than any machine this runs on has cores.
+    static let maxWorkers = 1024
+
+    // MARK: Sections
+
+    /// `workers`: `auto` or an integer from 1 to `maxWorkers`.
+    private static func workers(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> Int {
+        let what = "\"auto\" or an integer from 1 to \(maxWorkers)"
+        let text = try reader.text(entry.value, entry.path, what: what)
+        if text == "auto" { return ProcessInfo.processInfo.activeProcessorCount }
+        guard let count = ConfigValues.decimal(text), (1...maxWorkers).contains(count) else {
+            let got = ConfigReader.describe(entry.value)
+            throw reader.error(at: entry.value, entry.path, "expected \(what), got \(got)")
+        }
+        return count
+    }
+
+    /// `listen`: one or more distinct `host:port` IP addresses.
+    private static func listeners(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> [ListenAddress] {
+        let items = try reader.sequence(entry.value, entry.path, what: "a list of \"host:port\" addresses")
+        guard !items.isEmpty else {
+            throw reader.error(at: entry.value, entry.path, "expected at least one address to listen on")
+        }
+        var listeners: [ListenAddress] = []
+        var firstLines: [ListenAddress: Int] = [:]
+        for item in items {
+            let (host, port) = try reader.address(item.node, item.path)
+            let listener = ListenAddress(host: host, port: port)
+            let line = item.node.mark?.line ?? 0
+            if let first = firstLines[listener] {
+                throw reader.error(at: item.node, item.path, "\(listener) is listed twice (first at line \(first))")
+            }
+            firstLines[listener] = line
+            listeners.append(listener)
+        }
+        return listeners
+    }
+
+    /// `active`: the name of one of `pools`.
+    private static func activePool(_ top: ConfigMapping, pools: [Pool], _ reader: ConfigReader) throws(ConfigError)
+        -> String
+    {
+        guard let entry = top["active"] else { throw reader.missingKey("active", in: top) }
+        let name = try reader.text(entry.value, entry.path, what: "the name of a pool")
+        guard pools.contains(where: { $0.name == name }) else {
+            let names = pools.map(\.name).joined(separator: ", ")
+            throw reader.error(at: entry.value, entry.path, "no pool is named \"\(name)\"; the pools are: \(names)")
+        }
+        return name
+    }
+
+    /// `timeouts`: durations; all must be positive except `drain`, where 0 means "do not wait".
+    private static func timeouts(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> TimeoutSettings {
+        let fields: [(name: String, field: WritableKeyPath<TimeoutSettings, Int>)] = [
+            ("client_header", \.clientHeaderMs),
+            ("client_idle", \.clientIdleMs),
+            ("body_idle", \.bodyIdleMs),
+            ("upstream_connect", \.upstreamConnectMs),
+            ("upstream_response", \.upstreamResponseMs),
+            ("upstream_idle", \.upstreamIdleMs),
+            ("drain", \.drainMs),
+        ]
+        var timeouts = TimeoutSettings()
+        for item in try reader.mapping(entry.value, entry.path).entries {
+            guard let field = fields.first(where: { $0.name == item.name }) else {
+                throw reader.unknownKey(item, allowed: fields.map(\.name))
+            }
+            let isDrain = item.name == "drain"
+            timeouts[keyPath: field.field] = try reader.duration(item.value, item.path, allowsZero: isDrain)
+        }
+        return timeouts
+    }
+
+    /// `limits`: head limits, buffer size and body size.
+    private static func limits(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> LimitSettings {
+        let keys = ["max_request_line", "max_header_size", "max_headers", "buffer_size", "max_body_size"]
+        var limits = LimitSettings()
+        let mapping = try reader.mapping(entry.value, entry.path)
+        for item in mapping.entries {
+            switch item.name {
+            case "max_request_line":
+                limits.head.maxStartLineBytes = Int(try reader.size(item.value, item.path, in: 256...(1 << 20)))
+            case "max_header_size":
+                limits.head.maxHeadBytes = Int(try reader.size(item.value, item.path, in: 1024...(16 << 20)))
+            case "max_headers":
+                limits.head.maxHeaderCount = try reader.integer(item.value, item.path, in: 1...10_000)
+            case "buffer_size":
+                limits.bufferBytes = Int(try reader.size(item.value, item.path, in: (4 << 10)...(1 << 20)))
+            case "max_body_size":
+                limits.maxBodyBytes = try reader.size(item.value, item.path, in: 0...Int64.max)
+            default:
+                throw reader.unknownKey(item, allowed: keys)
+            }
+        }
+        if limits.head.maxHeadBytes < limits.head.maxStartLineBytes {
+            // The head includes the request line, so a smaller head limit would make the line limit meaningless.
+            let culprit = mapping["max_header_size"] ?? mapping["max_request_line"]
+            throw reader.error(
+                at: culprit?.value, culprit?.path ?? entry.path,
+                "max_header_size (\(ConfigValues.describeBytes(Int64(limits.head.maxHeadBytes)))) must be at least "
+                    + "max_request_line (\(ConfigValues.describeBytes(Int64(limits.head.maxStartLineBytes)))), "
+                    + "because the request head includes the request line"
+            )
+        }
+        return limits
+    }
+
+    /// `upstream`: connection pooling towards members.
+    private static func upstream(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> UpstreamSettings {
+        var upstream = UpstreamSettings()
+        for item in try reader.mapping(entry.value, entry.path).entries {
+            switch item.name {
+            case "max_idle_per_member":
+                upstream.maxIdlePerMember = try reader.integer(item.value, item.path, in: 0...10_000)
+            default:
+                throw reader.unknownKey(item, allowed: ["max_idle_per_member"])
+            }
+        }
+        return upstream
+    }
+
+    /// `headers`: how forwarded requests are rewritten.
+    private static func headers(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> HeaderSettings {
+        var headers = HeaderSettings()
+        for item in try reader.mapping(entry.value, entry.path).entries {
+            switch item.name {
+            case "trust_forwarded":
+                headers.trustForwarded = try reader.bool(item.value, item.path)
+            case "preserve_host":
+                headers.preserveHost = try reader.bool(item.value, item.path)
+            case "request_id":
+                let what = "a header name, or \"\" to add no request id"
+                let name = try reader.text(item.value, item.path, what: what)
+                guard name.isEmpty || ConfigValues.isHeaderToken(name) else {
+                    throw reader.error(
+                        at: item.value, item.path,
+                        "expected \(what), got \(ConfigReader.describe(item.value)), which is not a valid header name "
+                            + "(letters, digits and !#$%&'*+-.^_`|~ only)"
+                    )
+                }
+                headers.requestIDHeader = name
+            default:
+                throw reader.unknownKey(item, allowed: ["trust_forwarded", "preserve_host", "request_id"])
+            }
+        }
+        return headers
+    }
+
+    /// `log`: the process log level and the access log.
+    private static func log(_ entry: ConfigEntry, _ reader: ConfigReader, configPath: String) throws(ConfigError)
+        -> (Logger.Level, AccessLogSettings)
+    {
+        var level = Logger.Level.info
+        var accessLog = AccessLogSettings()
+        for item in try reader.mapping(entry.value, entry.path).entries {
+            switch item.name {
+            case "level":
+                let levels = Logger.Level.allCases.map(\.rawValue)
+                let what = "one of " + levels.joined(separator: ", ")
+                guard let parsed = Logger.Level(rawValue: try reader.text(item.value, item.path, what: what)) else {
+                    throw reader.error(
+                        at: item.value, item.path, "expected \(what), got \(ConfigReader.describe(item.value))"
+                    )
+                }
+                level = parsed
+            case "access":
+                let what = "stdout, stderr, off or a file path"
+                switch try reader.text(item.value, item.path, what: what) {
+                case "stdout": accessLog.destination = .stdout
+                case "stderr": accessLog.destination = .stderr
+                case "off": accessLog.destination = .off
+                case "": throw reader.error(at: item.value, item.path, "expected \(what), got an empty string")
+                case let file: accessLog.destination = .file(resolve(file, relativeTo: configPath))
+                }
+            case "format":
+                let text = try reader.text(item.value, item.path, what: "text or json")
+                guard let format = AccessLogSettings.Format(rawValue: text) else {
+                    throw reader.error(
+                        at: item.value, item.path, "expected text or json, got \(ConfigReader.describe(item.value))"
+                    )
+                }
+                accessLog.format = format
+            default:
+                throw reader.unknownKey(item, allowed: ["level", "access", "format"])
+            }
+        }
+        return (level, accessLog)
+    }
+
+    /// `file` as an absolute, normalised path: relative paths are taken from the folder holding `configPath`.
+    static func resolve(_ file: String, relativeTo configPath: String) -> String {
+        let folder = URL(fileURLWithPath: configPath).deletingLastPathComponent()
+        return URL(fileURLWithPath: file, relativeTo: folder).standardizedFileURL.path
+    }
+}

@@ -1,0 +1,121 @@
+import CTurnoutSys
+import Logging
+import TurnoutCore
+import TurnoutRouting
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the data plane for a configuration: binds every listener once per worker
+/// (SO_REUSEPORT), starts the worker threads, and drains them on shutdown.
+public final class ProxyServer {
+    public let config: TurnoutConfig
+    private let logger: Logger
+    private var workers: [Worker] = []
+    private var accessLogFD: Int32 = -1
+    private var ownsAccessLogFD = false
+    /// The ports actually bound, in listener order (useful when a port was 0).
+    public private(set) var boundPorts: [UInt16] = []
+
+    public init(config: TurnoutConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    /// The routing snapshot the configuration describes.
+    public static func makeRouteTable(_ config: TurnoutConfig) throws -> RouteTable {
+        guard let active = config.pools.firstIndex(where: { $0.name == config.activePool }) else {
+            throw ConfigurationError("active pool \(config.activePool) is not defined")
+        }
+        return RouteTable(generation: 1, pools: config.pools, activePoolIndex: active)
+    }
+
+    /// Binds the listeners and starts the workers. Errors (a port in use, a bad address)
+    /// surface here, before any traffic is accepted.
+    public func start() throws {
+        let table = try Self.makeRouteTable(config)
+        let settings = config.settings
+        switch settings.accessLog.destination {
+        case .off: accessLogFD = -1
+        case .stdout: accessLogFD = 1
+        case .stderr: accessLogFD = 2
+        case .file(let path):
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            if fd < 0 { throw IOError("open(access log)", errno: errno) }
+            accessLogFD = fd
+            ownsAccessLogFD = true
+        }
+        var perWorker: [[Int32]] = []
+        do {
+            var listeners = settings.listeners
+            for w in 0..<settings.workers {
+                var fds: [Int32] = []
+                for (i, address) in listeners.enumerated() {
+                    let fd = try Sockets.makeListener(address)
+                    fds.append(fd)
+                    if w == 0 {
+                        let port = Sockets.localPort(fd)
+                        boundPorts.append(port)
+                        // Port 0: every other worker binds the port the first one got.
+                        listeners[i].port = port
+                    }
+                }
+                perWorker.append(fds)
+            }
+            for (w, fds) in perWorker.enumerated() {
+                var workerLogger = logger
+                workerLogger[metadataKey: "turnout.worker"] = "\(w)"
+                workers.append(
+                    try Worker(
+                        index: w, settings: settings, routeTable: table, listenerFDs: fds,
+                        accessLogFD: accessLogFD, logger: workerLogger))
+            }
+        } catch {
+            if workers.isEmpty { for fds in perWorker { for fd in fds { Syscall.close(fd) } } }
+            throw error
+        }
+        for w in workers { w.start() }
+        logger.info(
+            "turnout started",
+            metadata: [
+                "turnout.listen": "\(zip(settings.listeners, boundPorts).map { ListenAddress(host: $0.host, port: $1).description })",
+                "turnout.workers": "\(settings.workers)",
+                "turnout.pool": "\(config.activePool)",
+            ])
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the drain timeout) and
+    /// waits for every worker to stop.
+    public func drainAndWait() {
+        for w in workers { w.post(.drain) }
+        for w in workers { w.join() }
+        workers.removeAll()
+        if ownsAccessLogFD { Syscall.close(accessLogFD) }
+    }
+
+    /// Blocks until SIGINT or SIGTERM, then drains. Call `blockShutdownSignals()` before
+    /// `start()` so worker threads inherit the blocked mask and the signal comes here.
+    public func waitForShutdownSignal() -> Int32 {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        var sig: Int32 = 0
+        while sigwait(&set, &sig) != 0 {}
+        logger.info("shutting down: draining in-flight requests", metadata: ["turnout.signal": "\(sig)"])
+        drainAndWait()
+        logger.info("stopped")
+        return sig
+    }
+
+    /// Blocks SIGINT/SIGTERM in the calling thread (and the threads it starts later) and
+    /// ignores SIGPIPE, which a write to a closed socket would otherwise raise.
+    public static func blockShutdownSignals() {
+        signal(SIGPIPE, SIG_IGN)
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+}

@@ -1,0 +1,1432 @@
+import CTurnoutSys
+import TurnoutHTTP
+import TurnoutRouting
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// One downstream connection and the exchange it is in. The connection drives two
+// relays: request bytes client → upstream and response bytes upstream → client. Each
+// relay moves bytes from a source buffer to its destination with at most one
+// buffer's worth in flight: when the destination would block, the source is not read
+// (backpressure), so memory per connection stays bounded whatever the body size.
+//
+// Buffer layout:
+//   inBuf   client bytes. [headStart, readIndex) is the current request head, kept
+//           until the exchange ends (for a retry and the access log);
+//           [readIndex, requestPassEnd) is validated body ready for upstream;
+//           the rest is unvalidated body or the next pipelined request.
+//   upOut   bytes the proxy generated for upstream (the rewritten request head).
+//   upIn    upstream bytes. [readIndex, responsePassEnd) may go to the client as is.
+//   outBuf  bytes the proxy generated for the client (response heads, chunk framing,
+//           error responses). Always written before the pass-through region.
+//
+// All state is owned by the worker's loop thread.
+
+/// What the request side of the exchange is doing.
+enum RequestPhase {
+    /// Keep-alive: waiting for the first byte of a request.
+    case idle
+    /// Reading a request head.
+    case head
+    /// Forwarding a body.
+    case body
+    /// The whole request is forwarded.
+    case done
+    /// Bytes are tunneled after a 101 response.
+    case tunnel
+}
+
+/// What the response side of the exchange is doing.
+enum ResponsePhase {
+    case none
+    case connecting
+    case waitingHead
+    case body
+    case done
+    case tunnel
+}
+
+/// How response body bytes reach the client.
+enum ResponseBodyMode {
+    case none
+    case length
+    /// Validated chunked bytes forwarded as they are.
+    case chunkedPass
+    /// Chunked from upstream, raw and delimited by close for an HTTP/1.0 client.
+    case chunkedToClose
+    /// Delimited by close from upstream, chunked for an HTTP/1.1 client.
+    case closeToChunked
+    /// Delimited by close on both sides.
+    case closePass
+}
+
+final class ClientConnection: EventHandler {
+    unowned(unsafe) let worker: Worker
+    /// The client's IP as text bytes (for X-Forwarded-For and the log).
+    let clientIP: [UInt8]
+    let clientPort: UInt16
+
+    // Readiness (edge-triggered: set by events, cleared on EAGAIN).
+    private var isReadable = false
+    private var isWritable = true
+    private var sawEOF = false
+    private var isLingering = false
+    private var isClosed = false
+
+    // Buffers (see the file comment).
+    private var inBuf = IOBuffer()
+    private var outBuf = IOBuffer()
+    private var upIn = IOBuffer()
+    private var upOut = IOBuffer()
+
+    // Request side.
+    private var scanner = HTTP1HeadScanner()
+    private var head = HTTPRequestHead()
+    private var headStart = 0
+    private var requestPhase = RequestPhase.idle
+    private var requestPassEnd = 0
+    private var requestRemaining: Int64 = 0
+    private var requestChunked = ChunkedDecoder()
+    private var isRequestReceived = false
+    private var requestBodySent: Int64 = 0
+    private var requestIDBytes: [UInt8]
+
+    // Upstream side.
+    private var upstream: UpstreamConnection?
+    private var pool: PoolState?
+    private var member: MemberState?
+    private var hasRetried = false
+
+    // Response side.
+    private var responseScanner = HTTP1HeadScanner()
+    private var response = HTTPResponseHead()
+    private var responsePhase = ResponsePhase.none
+    private var responseMode = ResponseBodyMode.none
+    private var responsePassEnd = 0
+    private var responseDecodeIndex = 0
+    private var responseRemaining: Int64 = 0
+    private var responseChunked = ChunkedDecoder()
+    private var isResponseReceived = false
+    private var hasResponseBytes = false
+    private var hasSentResponseHead = false
+    /// Bytes of `\r\n` still owed after a re-chunked block of data.
+    private var chunkSuffixPending = 0
+    private var closeAfterResponse = false
+
+    // Accounting for the access log.
+    private var startNanos: UInt64 = 0
+    private var bytesIn: Int64 = 0
+    private var bytesOut: Int64 = 0
+    private var status = 0
+    private var errorNote: StaticString = ""
+
+    init(fd: Int32, address: SocketAddress, worker: Worker) {
+        self.worker = worker
+        self.clientIP = Array(address.ipText.utf8)
+        self.clientPort = address.port
+        self.requestIDBytes = [UInt8](repeating: 0x30, count: 32)
+        super.init(fd: fd)
+        requestChunked.maxTrailerBytes = worker.settings.limits.head.maxHeadBytes
+        responseChunked.maxTrailerBytes = worker.settings.limits.head.maxHeadBytes
+    }
+
+    private var loop: EventLoop { worker.loop }
+    private var settings: ProxySettings { worker.settings }
+
+    /// Called once after registration.
+    func start() {
+        loop.armTimer(self, list: worker.timers.clientIdle)
+        isReadable = true
+        drive()
+    }
+
+    // MARK: Events
+
+    override func handleEvent(_ events: UInt32) {
+        if events & (cturnout_EPOLLIN | cturnout_EPOLLRDHUP | cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 {
+            isReadable = true
+        }
+        if events & cturnout_EPOLLOUT != 0 { isWritable = true }
+        if events & (cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 && !isLingering {
+            // The client is gone in both directions.
+            if requestPhase == .done || requestPhase == .tunnel || responsePhase != .none {
+                abort(note: "client closed the connection")
+                return
+            }
+        }
+        drive()
+    }
+
+    func upstreamEvent(_ events: UInt32) {
+        guard let up = upstream else { return }
+        if events & (cturnout_EPOLLIN | cturnout_EPOLLRDHUP | cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 {
+            up.isReadable = true
+        }
+        if events & (cturnout_EPOLLOUT | cturnout_EPOLLERR | cturnout_EPOLLHUP) != 0 { up.isWritable = true }
+        if !up.isConnected && up.isWritable {
+            let err = Syscall.socketError(up.fd)
+            if err != 0 {
+                upstreamFailed(IOError("connect", errno: err), note: "upstream connect failed")
+                return
+            }
+            up.isConnected = true
+            loop.armTimer(self, list: worker.timers.upstreamResponse)
+            responsePhase = .waitingHead
+        }
+        drive()
+    }
+
+    override func handleReady() {
+        drive()
+    }
+
+    override func handleTimeout() {
+        if isLingering {
+            close()
+            return
+        }
+        switch responsePhase {
+        case .connecting:
+            gatewayError(504, "upstream connect timed out")
+            return
+        case .waitingHead where !hasResponseBytes && requestPhase == .done:
+            gatewayError(504, "upstream response timed out")
+            return
+        case .none:
+            if requestPhase == .head {
+                errorNote = "client header timeout"
+                sendErrorAndClose(408, "request header timeout\n")
+            } else {
+                close()
+            }
+            return
+        default:
+            abort(note: "idle timeout while relaying")
+        }
+    }
+
+    func upstreamTimeout() {
+        handleTimeout()
+    }
+
+    // MARK: The driver
+
+    /// Makes all the progress possible now. Stops after a bounded amount of work and
+    /// re-queues itself, so one fast transfer cannot starve the worker's other connections.
+    private func drive() {
+        var rounds = 0
+        while !isClosed {
+            rounds += 1
+            if rounds > 16 {
+                loop.enqueueReady(self)
+                return
+            }
+            var progress = false
+            if isLingering {
+                drainLingering()
+                return
+            }
+            if readClient() { progress = true }
+            if isClosed { return }
+            if processClientInput() { progress = true }
+            if isClosed { return }
+            if writeUpstream() { progress = true }
+            if isClosed { return }
+            if readUpstream() { progress = true }
+            if isClosed { return }
+            if processUpstreamInput() { progress = true }
+            if isClosed { return }
+            if writeClient() { progress = true }
+            if isClosed { return }
+            if finishIfDone() { progress = true }
+            if !progress { return }
+        }
+    }
+
+    // MARK: Client → proxy
+
+    private func readClient() -> Bool {
+        guard isReadable, !sawEOF else { return false }
+        switch requestPhase {
+        case .idle, .head, .body, .tunnel:
+            break
+        case .done:
+            return false
+        }
+        if requestPhase == .body && inBuf.readableBytes >= worker.settings.limits.bufferBytes / 2
+            && inBuf.writableBytes == 0
+        {
+            // Backpressure: the upstream has not taken what we hold.
+            if !makeRoomInInBuf() { return false }
+        }
+        inBuf.attach(worker.buffers)
+        if inBuf.writableBytes == 0 && !makeRoomInInBuf() { return false }
+        let r: IOResult<Int>
+        do {
+            r = try Syscall.read(fd, inBuf.base! + inBuf.writeIndex, inBuf.writableBytes)
+        } catch {
+            abort(note: "client read failed")
+            return false
+        }
+        switch r {
+        case .wouldBlock:
+            isReadable = false
+            releaseIdleInBuf()
+            return false
+        case .processed(0):
+            sawEOF = true
+            releaseIdleInBuf()
+            clientEOF()
+            return true
+        case .processed(let n):
+            inBuf.writeIndex += n
+            if requestPhase == .idle {
+                requestPhase = .head
+                headStart = inBuf.readIndex
+                startNanos = loop.nowNanos
+                loop.armTimer(self, list: worker.timers.clientHeader)
+            } else if requestPhase == .body || requestPhase == .tunnel {
+                loop.armTimer(self, list: worker.timers.bodyIdle)
+            }
+            return true
+        }
+    }
+
+    /// An idle keep-alive connection holds no buffer memory. In other phases the buffer
+    /// may look empty while it still holds the current request head (kept for a retry
+    /// and the access log), so it stays.
+    private func releaseIdleInBuf() {
+        if requestPhase == .idle { inBuf.releaseIfEmpty(worker.buffers) }
+    }
+
+    /// Frees space at the end of `inBuf` by moving retained bytes to the front, or by
+    /// growing it to hold a large head. False when nothing can be freed.
+    private func makeRoomInInBuf() -> Bool {
+        let isHeadPhase = requestPhase == .idle || requestPhase == .head || requestPhase == .tunnel
+        let keepFrom = isHeadPhase ? inBuf.readIndex : headStart
+        var freed = false
+        if keepFrom > 0 {
+            let moved = inBuf.compact(keepFrom: keepFrom)
+            headStart -= moved
+            requestPassEnd = max(requestPassEnd - moved, inBuf.readIndex)
+            freed = true
+        }
+        if !isHeadPhase {
+            // The head stays (retry, access log); body bytes already sent upstream go.
+            let headEnd = headStart + head.headLength
+            let gap = inBuf.readIndex - headEnd
+            if gap > 0 {
+                inBuf.removeBytes(from: headEnd, upTo: inBuf.readIndex)
+                requestPassEnd -= gap
+                freed = true
+            }
+        }
+        if freed { return inBuf.writableBytes > 0 }
+        if requestPhase == .head || requestPhase == .idle {
+            let limit = settings.limits.head.maxHeadBytes + 64
+            if inBuf.capacity < limit {
+                inBuf.grow(to: limit, pool: worker.buffers)
+                return true
+            }
+        }
+        return false
+    }
+
+    private func clientEOF() {
+        switch requestPhase {
+        case .idle:
+            close()
+        case .head:
+            if inBuf.readableBytes > 0 {
+                errorNote = "client closed mid-head"
+                abort(note: "client closed mid-head")
+            } else {
+                close()
+            }
+        case .body:
+            if !isRequestReceived { abort(note: "client closed mid-body") }
+        case .done:
+            closeAfterResponse = true
+        case .tunnel:
+            if let up = upstream, inBuf.readableBytes == 0 { Syscall.shutdownWrite(up.fd) }
+        }
+    }
+
+    private func processClientInput() -> Bool {
+        switch requestPhase {
+        case .head:
+            return parseRequestHead()
+        case .body:
+            return validateRequestBody()
+        case .tunnel:
+            let end = inBuf.writeIndex
+            if end != requestPassEnd {
+                requestPassEnd = end
+                return true
+            }
+            return false
+        case .idle, .done:
+            return false
+        }
+    }
+
+    private func parseRequestHead() -> Bool {
+        let bytes = inBuf.bytes(from: headStart)
+        let range: Range<Int>
+        do {
+            switch try scanner.scan(bytes, limits: settings.limits.head) {
+            case .incomplete:
+                if sawEOF { abort(note: "client closed mid-head") }
+                return false
+            case .complete(let r):
+                range = r
+            }
+        } catch {
+            rejectRequest(error)
+            return false
+        }
+        headStart += range.lowerBound
+        let headBytes = UnsafeRawBufferPointer(rebasing: inBuf.bytes(from: headStart)[0..<range.count])
+        do {
+            try HTTP1Parser.parseRequest(headBytes, limits: settings.limits.head, into: &head)
+        } catch {
+            rejectRequest(error)
+            return false
+        }
+        bytesIn = Int64(range.count)
+        inBuf.readIndex = headStart + range.count
+        requestPassEnd = inBuf.readIndex
+        if head.method == .connect {
+            errorNote = "CONNECT is not enabled"
+            sendErrorAndClose(405, "CONNECT is not supported\n")
+            return false
+        }
+        switch head.framing {
+        case .contentLength(let n):
+            let max = settings.limits.maxBodyBytes
+            if max > 0 && n > max {
+                errorNote = "request body over max_body_size"
+                sendErrorAndClose(413, "request body too large\n")
+                return false
+            }
+            requestRemaining = n
+            isRequestReceived = n == 0
+        case .chunked:
+            requestChunked.reset()
+            requestRemaining = 0
+            isRequestReceived = false
+        case .none, .untilClose:
+            requestRemaining = 0
+            isRequestReceived = true
+        }
+        requestPhase = isRequestReceived ? .done : .body
+        requestBodySent = 0
+        hasRetried = false
+        if !head.isKeepAlive { closeAfterResponse = true }
+        startExchange()
+        return true
+    }
+
+    private func validateRequestBody() -> Bool {
+        let end = inBuf.writeIndex
+        guard end > requestPassEnd, !isRequestReceived else { return false }
+        switch head.framing {
+        case .contentLength:
+            let take = min(Int64(end - requestPassEnd), requestRemaining)
+            requestPassEnd += Int(take)
+            requestRemaining -= take
+            bytesIn += take
+            if requestRemaining == 0 { isRequestReceived = true }
+        case .chunked:
+            guard let base = inBuf.base else { return false }
+            let all = UnsafeRawBufferPointer(start: base, count: end)
+            var index = requestPassEnd
+            do {
+                decoding: while index < end {
+                    switch try requestChunked.decode(all, index: &index) {
+                    case .data(let r):
+                        if settings.limits.maxBodyBytes > 0 {
+                            requestRemaining += Int64(r.count)
+                            if requestRemaining > settings.limits.maxBodyBytes {
+                                errorNote = "request body over max_body_size"
+                                failRequest(413, "request body too large\n")
+                                return false
+                            }
+                        }
+                    case .needMore:
+                        break decoding
+                    case .end:
+                        isRequestReceived = true
+                        break decoding
+                    }
+                }
+            } catch {
+                errorNote = "invalid chunked request body"
+                failRequest(400, "invalid chunked body\n")
+                return false
+            }
+            bytesIn += Int64(index - requestPassEnd)
+            requestPassEnd = index
+        default:
+            return false
+        }
+        return true
+    }
+
+    // MARK: Starting an exchange
+
+    private func startExchange() {
+        let table = worker.routeTable
+        let decision = table.decide()
+        let poolState = worker.pools[decision.poolIndex]
+        pool = poolState
+        guard let chosen = poolState.pickMember() else {
+            gatewayError(503, "pool has no members")
+            return
+        }
+        member = chosen
+        makeRequestID()
+        responseScanner.reset()
+        hasResponseBytes = false
+        hasSentResponseHead = false
+        isResponseReceived = false
+        status = 0
+        errorNote = ""
+        connectUpstream(reuse: true)
+    }
+
+    private func connectUpstream(reuse: Bool) {
+        guard let member else { return }
+        upOut.attach(worker.buffers)
+        upOut.readIndex = 0
+        upOut.writeIndex = 0
+        writeRequestHead()
+        if reuse, let idle = member.takeIdle() {
+            idle.owner = self
+            upstream = idle
+            responsePhase = .waitingHead
+            loop.armTimer(self, list: worker.timers.upstreamResponse)
+            return
+        }
+        do {
+            let up = try member.connectNew()
+            up.owner = self
+            upstream = up
+            if up.isConnected {
+                responsePhase = .waitingHead
+                loop.armTimer(self, list: worker.timers.upstreamResponse)
+            } else {
+                responsePhase = .connecting
+                loop.armTimer(self, list: worker.timers.upstreamConnect)
+            }
+        } catch {
+            worker.logUpstreamError(error, member: member, note: "upstream connect failed")
+            gatewayError(502, "upstream connect failed")
+        }
+    }
+
+    /// Writes the request head as the upstream will see it: end-to-end fields in their
+    /// original order and spelling, hop-by-hop fields dropped, framing regenerated,
+    /// forwarding fields and the request id added.
+    private func writeRequestHead() {
+        let src = inBuf.bytes(from: headStart)
+        let needed = head.headLength + clientIP.count * 2 + 256 + settings.headers.requestIDHeader.utf8.count
+        if upOut.capacity < needed { upOut.grow(to: needed, pool: worker.buffers) }
+        func put(_ span: Span) {
+            upOut.append(UnsafeRawBufferPointer(rebasing: src[span.range]))
+        }
+        put(head.methodSpan)
+        upOut.append(byte: 0x20)
+        // Absolute-form targets go upstream in origin-form; their authority is the host.
+        var target = head.targetSpan.range
+        var authority: Range<Int>?
+        if head.method != .connect, let first = src[safe: target.lowerBound], first != 0x2F, first != 0x2A {
+            if let (a, path) = splitAbsoluteForm(src, target) {
+                authority = a
+                target = path
+            }
+        }
+        if target.isEmpty {
+            upOut.append(byte: 0x2F)
+        } else {
+            if src[target.lowerBound] == 0x3F { upOut.append(byte: 0x2F) }
+            upOut.append(UnsafeRawBufferPointer(rebasing: src[target]))
+        }
+        upOut.append(" HTTP/1.1\r\n")
+        var sawForwardedFor = false
+        var sawForwardedProto = false
+        var sawForwardedHost = false
+        let trust = settings.headers.trustForwarded
+        for field in head.headers {
+            if field.isHopByHop { continue }
+            switch field.kind {
+            case .contentLength:
+                continue
+            case .host:
+                if let authority {
+                    upOut.append("Host: ")
+                    upOut.append(UnsafeRawBufferPointer(rebasing: src[authority]))
+                    upOut.append("\r\n")
+                    continue
+                }
+                if !settings.headers.preserveHost, let member {
+                    upOut.append("Host: ")
+                    upOut.append(member.labelBytes)
+                    upOut.append("\r\n")
+                    continue
+                }
+            case .xForwardedFor:
+                if !trust || sawForwardedFor { continue }
+                sawForwardedFor = true
+                upOut.append("X-Forwarded-For: ")
+                appendJoinedValues(src, kind: .xForwardedFor)
+                upOut.append(", ")
+                upOut.append(clientIP)
+                upOut.append("\r\n")
+                continue
+            case .xForwardedProto:
+                if !trust { continue }
+                sawForwardedProto = true
+            case .xForwardedHost:
+                if !trust { continue }
+                sawForwardedHost = true
+            default:
+                break
+            }
+            put(field.name)
+            upOut.append(": ")
+            put(field.value)
+            upOut.append("\r\n")
+        }
+        if head.hostIndex < 0 {
+            upOut.append("Host: ")
+            if let authority {
+                upOut.append(UnsafeRawBufferPointer(rebasing: src[authority]))
+            } else if let member {
+                upOut.append(member.labelBytes)
+            }
+            upOut.append("\r\n")
+        }
+        switch head.framing {
+        case .contentLength(let n):
+            upOut.append("Content-Length: ")
+            upOut.appendDecimal(n)
+            upOut.append("\r\n")
+        case .chunked:
+            upOut.append("Transfer-Encoding: chunked\r\n")
+        case .none, .untilClose:
+            break
+        }
+        if head.wantsUpgrade && head.upgradeIndex >= 0 {
+            upOut.append("Connection: upgrade\r\nUpgrade: ")
+            put(head.headers[head.upgradeIndex].value)
+            upOut.append("\r\n")
+        }
+        if !sawForwardedFor {
+            upOut.append("X-Forwarded-For: ")
+            upOut.append(clientIP)
+            upOut.append("\r\n")
+        }
+        if !sawForwardedProto {
+            upOut.append("X-Forwarded-Proto: http\r\n")
+        }
+        if !sawForwardedHost {
+            if let authority {
+                upOut.append("X-Forwarded-Host: ")
+                upOut.append(UnsafeRawBufferPointer(rebasing: src[authority]))
+                upOut.append("\r\n")
+            } else if head.hostIndex >= 0 {
+                upOut.append("X-Forwarded-Host: ")
+                put(head.headers[head.hostIndex].value)
+                upOut.append("\r\n")
+            }
+        }
+        if head.requestIDIndex < 0 && !worker.requestIDHeaderBytes.isEmpty {
+            upOut.append(worker.requestIDHeaderBytes)
+            upOut.append(": ")
+            upOut.append(requestIDBytes)
+            upOut.append("\r\n")
+        }
+        upOut.append("\r\n")
+    }
+
+    private func appendJoinedValues(_ src: UnsafeRawBufferPointer, kind: HTTPHeaderKind) {
+        var first = true
+        for field in head.headers where field.kind == kind {
+            if !first { upOut.append(", ") }
+            first = false
+            upOut.append(UnsafeRawBufferPointer(rebasing: src[field.value.range]))
+        }
+    }
+
+    /// Splits `scheme://authority/path?query` into the authority and the path-and-query.
+    private func splitAbsoluteForm(_ src: UnsafeRawBufferPointer, _ target: Range<Int>) -> (Range<Int>, Range<Int>)? {
+        var p = target.lowerBound
+        while p + 2 < target.upperBound {
+            if src[p] == 0x3A && src[p + 1] == 0x2F && src[p + 2] == 0x2F { break }
+            p += 1
+        }
+        guard p + 2 < target.upperBound else { return nil }
+        let authorityStart = p + 3
+        var q = authorityStart
+        while q < target.upperBound && src[q] != 0x2F && src[q] != 0x3F { q += 1 }
+        return (authorityStart..<q, q..<target.upperBound)
+    }
+
+    private func makeRequestID() {
+        if head.requestIDIndex >= 0 { return }
+        worker.fillRequestID(&requestIDBytes)
+    }
+
+    // MARK: Proxy → upstream
+
+    private func writeUpstream() -> Bool {
+        guard let up = upstream, up.isConnected, up.isWritable else { return false }
+        let passCount = requestPassEnd - inBuf.readIndex
+        let headCount = upOut.readableBytes
+        guard headCount + passCount > 0 else { return false }
+        var iov = (iovec(), iovec())
+        var count: Int32 = 0
+        withUnsafeMutableBytes(of: &iov) { raw in
+            let v = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+            if headCount > 0 {
+                v[Int(count)] = iovec(iov_base: upOut.base! + upOut.readIndex, iov_len: headCount)
+                count += 1
+            }
+            if passCount > 0 {
+                v[Int(count)] = iovec(iov_base: inBuf.base! + inBuf.readIndex, iov_len: passCount)
+                count += 1
+            }
+        }
+        let r: IOResult<Int>
+        do {
+            r = try withUnsafeBytes(of: &iov) { raw throws(IOError) in
+                try Syscall.writev(up.fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count)
+            }
+        } catch {
+            upstreamFailed(error, note: "upstream write failed")
+            return false
+        }
+        switch r {
+        case .wouldBlock:
+            up.isWritable = false
+            return false
+        case .processed(var n):
+            let fromHead = min(n, headCount)
+            upOut.readIndex += fromHead
+            n -= fromHead
+            if n > 0 {
+                inBuf.readIndex += n
+                requestBodySent += Int64(n)
+            }
+            if upOut.isEmpty {
+                upOut.readIndex = 0
+                upOut.writeIndex = 0
+            }
+            if requestPhase == .body && isRequestReceived && inBuf.readIndex == requestPassEnd && upOut.isEmpty {
+                requestPhase = .done
+                loop.armTimer(self, list: worker.timers.upstreamResponse)
+            } else if requestPhase == .body {
+                loop.armTimer(self, list: worker.timers.bodyIdle)
+            }
+            if requestPhase == .tunnel && sawEOF && inBuf.readIndex == inBuf.writeIndex {
+                Syscall.shutdownWrite(up.fd)
+            }
+            return true
+        }
+    }
+
+    // MARK: Upstream → proxy
+
+    private func readUpstream() -> Bool {
+        guard let up = upstream, up.isConnected, up.isReadable, !up.sawEOF else { return false }
+        switch responsePhase {
+        case .waitingHead, .body, .tunnel:
+            break
+        default:
+            return false
+        }
+        upIn.attach(worker.buffers)
+        if upIn.writableBytes == 0 {
+            let keep = upIn.readIndex
+            guard keep > 0 else {
+                if responsePhase == .waitingHead {
+                    let limit = settings.limits.head.maxHeadBytes + 64
+                    if upIn.capacity < limit {
+                        upIn.grow(to: limit, pool: worker.buffers)
+                    } else {
+                        return false
+                    }
+                } else {
+                    return false
+                }
+                return true
+            }
+            let moved = upIn.compact(keepFrom: keep)
+            responsePassEnd -= moved
+            responseDecodeIndex -= moved
+        }
+        let r: IOResult<Int>
+        do {
+            r = try Syscall.read(up.fd, upIn.base! + upIn.writeIndex, upIn.writableBytes)
+        } catch {
+            upstreamFailed(error, note: "upstream read failed")
+            return false
+        }
+        switch r {
+        case .wouldBlock:
+            up.isReadable = false
+            return false
+        case .processed(0):
+            up.sawEOF = true
+            upstreamEOF()
+            return true
+        case .processed(let n):
+            upIn.writeIndex += n
+            hasResponseBytes = true
+            if responsePhase == .body || responsePhase == .tunnel {
+                loop.armTimer(self, list: worker.timers.bodyIdle)
+            }
+            return true
+        }
+    }
+
+    private func upstreamEOF() {
+        switch responsePhase {
+        case .waitingHead:
+            if !hasResponseBytes {
+                upstreamFailed(IOError("read", errno: ECONNRESET), note: "upstream closed before responding")
+            } else if upIn.readableBytes > 0 {
+                // Let the parser try what arrived; an incomplete head is a bad gateway.
+                if case .incomplete = (try? responseScanner.scan(upIn.readable, limits: settings.limits.head)) ?? .incomplete {
+                    gatewayError(502, "upstream closed mid-head")
+                }
+            }
+        case .body:
+            switch responseMode {
+            case .closeToChunked, .closePass:
+                break  // the end of the body; handled in processUpstreamInput
+            default:
+                if !isResponseReceived { abort(note: "upstream closed mid-body") }
+            }
+        case .tunnel:
+            if outBuf.isEmpty && upIn.readIndex == upIn.writeIndex { Syscall.shutdownWrite(fd) }
+        default:
+            break
+        }
+    }
+
+    private func processUpstreamInput() -> Bool {
+        switch responsePhase {
+        case .waitingHead:
+            return parseResponseHead()
+        case .body:
+            return advanceResponseBody()
+        case .tunnel:
+            if upIn.writeIndex != responsePassEnd {
+                responsePassEnd = upIn.writeIndex
+                return true
+            }
+            return false
+        default:
+            return false
+        }
+    }
+
+    private func parseResponseHead() -> Bool {
+        guard upIn.readableBytes > 0 else { return false }
+        // Only once the client has taken earlier output (interim responses), so heads stay in order.
+        guard outBuf.isEmpty else { return false }
+        let range: Range<Int>
+        do {
+            switch try responseScanner.scan(upIn.readable, limits: settings.limits.head) {
+            case .incomplete:
+                return false
+            case .complete(let r):
+                range = r
+            }
+        } catch {
+            worker.logUpstreamReason("invalid response head", member: member)
+            gatewayError(502, "invalid response from upstream")
+            return false
+        }
+        let headBytes = UnsafeRawBufferPointer(rebasing: upIn.readable[range])
+        do {
+            try HTTP1Parser.parseResponse(headBytes, requestMethod: head.method, limits: settings.limits.head, into: &response)
+        } catch {
+            worker.logUpstreamReason("invalid response head: \(error.reason)", member: member)
+            gatewayError(502, "invalid response from upstream")
+            return false
+        }
+        let headOffset = upIn.readIndex + range.lowerBound
+        let bodyStart = upIn.readIndex + range.upperBound
+        outBuf.attach(worker.buffers)
+        let needed = response.headLength + 256
+        if outBuf.capacity - outBuf.writeIndex < needed { outBuf.grow(to: outBuf.writeIndex + needed, pool: worker.buffers) }
+        if response.isInterim {
+            if head.version == .http11 {
+                writeResponseHead(headBytes, interim: true)
+            }
+            upIn.readIndex = bodyStart
+            responseScanner.reset()
+            return true
+        }
+        if response.status == 101 {
+            guard head.wantsUpgrade else {
+                gatewayError(502, "upstream switched protocols unasked")
+                return false
+            }
+            status = 101
+            writeResponseHead(headBytes, interim: false)
+            hasSentResponseHead = true
+            upIn.readIndex = bodyStart
+            responsePassEnd = upIn.writeIndex
+            responsePhase = .tunnel
+            requestPhase = .tunnel
+            requestPassEnd = inBuf.writeIndex
+            closeAfterResponse = true
+            loop.armTimer(self, list: worker.timers.bodyIdle)
+            _ = headOffset
+            return true
+        }
+        status = response.status
+        // Decide how the body travels before writing the head (it names the framing).
+        switch response.framing {
+        case .none:
+            responseMode = .none
+        case .contentLength(let n):
+            responseMode = .length
+            responseRemaining = n
+        case .chunked:
+            responseMode = head.version == .http11 ? .chunkedPass : .chunkedToClose
+            responseChunked.reset()
+        case .untilClose:
+            responseMode = head.version == .http11 ? .closeToChunked : .closePass
+        }
+        if responseMode == .chunkedToClose || responseMode == .closePass { closeAfterResponse = true }
+        if !isRequestReceived { closeAfterResponse = true }
+        if worker.isDraining { closeAfterResponse = true }
+        writeResponseHead(headBytes, interim: false)
+        hasSentResponseHead = true
+        upIn.readIndex = bodyStart
+        responsePassEnd = bodyStart
+        responseDecodeIndex = bodyStart
+        responsePhase = .body
+        isResponseReceived = responseMode == .none || (responseMode == .length && responseRemaining == 0)
+        loop.armTimer(self, list: worker.timers.bodyIdle)
+        return true
+    }
+
+    /// Writes the response head for the client into `outBuf`.
+    private func writeResponseHead(_ src: UnsafeRawBufferPointer, interim: Bool) {
+        outBuf.append("HTTP/1.1 ")
+        outBuf.appendDecimal(Int64(response.status))
+        outBuf.append(byte: 0x20)
+        outBuf.append(UnsafeRawBufferPointer(rebasing: src[response.reasonSpan.range]))
+        outBuf.append("\r\n")
+        for field in response.headers {
+            if field.isHopByHop { continue }
+            if field.kind == .contentLength && response.framing != .none { continue }
+            outBuf.append(UnsafeRawBufferPointer(rebasing: src[field.name.range]))
+            outBuf.append(": ")
+            outBuf.append(UnsafeRawBufferPointer(rebasing: src[field.value.range]))
+            outBuf.append("\r\n")
+        }
+        if interim {
+            outBuf.append("\r\n")
+            return
+        }
+        if response.status == 101 {
+            outBuf.append("Connection: upgrade\r\n")
+            if response.upgradeIndex >= 0 {
+                outBuf.append("Upgrade: ")
+                outBuf.append(UnsafeRawBufferPointer(rebasing: src[response.headers[response.upgradeIndex].value.range]))
+                outBuf.append("\r\n")
+            }
+            outBuf.append("\r\n")
+            return
+        }
+        switch responseMode {
+        case .length:
+            outBuf.append("Content-Length: ")
+            outBuf.appendDecimal(responseRemaining)
+            outBuf.append("\r\n")
+        case .chunkedPass, .closeToChunked:
+            outBuf.append("Transfer-Encoding: chunked\r\n")
+        case .none, .chunkedToClose, .closePass:
+            break
+        }
+        if closeAfterResponse {
+            outBuf.append("Connection: close\r\n")
+        } else if head.version == .http10 {
+            outBuf.append("Connection: keep-alive\r\n")
+        }
+        outBuf.append("\r\n")
+    }
+
+    private func advanceResponseBody() -> Bool {
+        guard let up = upstream, !isResponseReceived else { return false }
+        let end = upIn.writeIndex
+        switch responseMode {
+        case .none:
+            return false
+        case .length:
+            guard end > responsePassEnd else { return false }
+            let take = min(Int64(end - responsePassEnd), responseRemaining)
+            responsePassEnd += Int(take)
+            responseRemaining -= take
+            if responseRemaining == 0 { isResponseReceived = true }
+            return take > 0
+        case .chunkedPass:
+            guard end > responseDecodeIndex, let base = upIn.base else { return false }
+            let all = UnsafeRawBufferPointer(start: base, count: end)
+            var index = responseDecodeIndex
+            do {
+                decoding: while index < end {
+                    switch try responseChunked.decode(all, index: &index) {
+                    case .data: continue
+                    case .needMore: break decoding
+                    case .end:
+                        isResponseReceived = true
+                        break decoding
+                    }
+                }
+            } catch {
+                worker.logUpstreamReason("invalid chunked response body", member: member)
+                abort(note: "invalid chunked response body")
+                return false
+            }
+            responseDecodeIndex = index
+            responsePassEnd = index
+            return true
+        case .chunkedToClose:
+            // Data ranges go out one at a time; framing bytes between them are skipped.
+            guard upIn.readIndex == responsePassEnd, end > responseDecodeIndex, let base = upIn.base else { return false }
+            let all = UnsafeRawBufferPointer(start: base, count: end)
+            var index = responseDecodeIndex
+            do {
+                switch try responseChunked.decode(all, index: &index) {
+                case .data(let r):
+                    upIn.readIndex = r.lowerBound
+                    responsePassEnd = r.upperBound
+                case .needMore:
+                    upIn.readIndex = index
+                    responsePassEnd = index
+                case .end:
+                    upIn.readIndex = index
+                    responsePassEnd = index
+                    isResponseReceived = true
+                }
+            } catch {
+                worker.logUpstreamReason("invalid chunked response body", member: member)
+                abort(note: "invalid chunked response body")
+                return false
+            }
+            responseDecodeIndex = index
+            return true
+        case .closeToChunked:
+            guard upIn.readIndex == responsePassEnd, chunkSuffixPending == 0, outBuf.isEmpty else { return false }
+            if end > responsePassEnd {
+                outBuf.attach(worker.buffers)
+                outBuf.appendHex(end - responsePassEnd)
+                outBuf.append("\r\n")
+                responsePassEnd = end
+                chunkSuffixPending = 2
+                return true
+            }
+            if up.sawEOF {
+                outBuf.attach(worker.buffers)
+                outBuf.append("0\r\n\r\n")
+                isResponseReceived = true
+                return true
+            }
+            return false
+        case .closePass:
+            if end > responsePassEnd {
+                responsePassEnd = end
+                return true
+            }
+            if up.sawEOF && upIn.readIndex == end {
+                isResponseReceived = true
+                return true
+            }
+            return false
+        }
+    }
+
+    // MARK: Proxy → client
+
+    private func writeClient() -> Bool {
+        guard isWritable else { return false }
+        let outCount = outBuf.readableBytes
+        let passCount = responsePassEnd - upIn.readIndex
+        let suffix = chunkSuffixPending
+        guard outCount + max(passCount, 0) + suffix > 0 else { return false }
+        var iov = (iovec(), iovec(), iovec())
+        var count: Int32 = 0
+        let crlf: StaticString = "\r\n"
+        withUnsafeMutableBytes(of: &iov) { raw in
+            let v = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+            if outCount > 0 {
+                v[Int(count)] = iovec(iov_base: outBuf.base! + outBuf.readIndex, iov_len: outCount)
+                count += 1
+            }
+            if passCount > 0 {
+                v[Int(count)] = iovec(iov_base: upIn.base! + upIn.readIndex, iov_len: passCount)
+                count += 1
+            }
+            if suffix > 0 {
+                v[Int(count)] = iovec(
+                    iov_base: UnsafeMutableRawPointer(mutating: crlf.utf8Start + (2 - suffix)), iov_len: suffix)
+                count += 1
+            }
+        }
+        let r: IOResult<Int>
+        do {
+            r = try withUnsafeBytes(of: &iov) { raw throws(IOError) in
+                try Syscall.writev(fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count)
+            }
+        } catch {
+            abort(note: "client write failed")
+            return false
+        }
+        switch r {
+        case .wouldBlock:
+            isWritable = false
+            return false
+        case .processed(var n):
+            bytesOut += Int64(n)
+            let fromOut = min(n, outCount)
+            outBuf.readIndex += fromOut
+            n -= fromOut
+            if passCount > 0 {
+                let fromPass = min(n, passCount)
+                upIn.readIndex += fromPass
+                n -= fromPass
+            }
+            if n > 0 { chunkSuffixPending -= n }
+            if outBuf.isEmpty {
+                outBuf.readIndex = 0
+                outBuf.writeIndex = 0
+            }
+            if responsePhase == .tunnel, let up = upstream, up.sawEOF, upIn.readIndex == upIn.writeIndex, outBuf.isEmpty {
+                Syscall.shutdownWrite(fd)
+            }
+            return true
+        }
+    }
+
+    // MARK: Finishing
+
+    private var isOutputFlushed: Bool {
+        outBuf.isEmpty && upIn.readIndex >= responsePassEnd && chunkSuffixPending == 0
+    }
+
+    /// Ends the exchange once the response is complete and flushed.
+    private func finishIfDone() -> Bool {
+        if responsePhase == .tunnel {
+            if let up = upstream, up.sawEOF, sawEOF, isOutputFlushed, inBuf.readIndex == inBuf.writeIndex {
+                logAccess()
+                close()
+                return true
+            }
+            return false
+        }
+        guard responsePhase == .body, isResponseReceived, isOutputFlushed else { return false }
+        let requestComplete = requestPhase == .done
+        if let up = upstream {
+            let reusable = requestComplete && response.isKeepAlive && !up.sawEOF
+                && upIn.readIndex == upIn.writeIndex && !worker.isDraining
+            upstream = nil
+            if reusable {
+                up.member.giveBack(up)
+            } else {
+                loop.close(up)
+            }
+        }
+        logAccess()
+        upIn.release(worker.buffers)
+        upOut.release(worker.buffers)
+        outBuf.release(worker.buffers)
+        // The response indexes point into the released buffer: start the next exchange at 0.
+        responsePassEnd = 0
+        responseDecodeIndex = 0
+        chunkSuffixPending = 0
+        responsePhase = .none
+        if closeAfterResponse || !requestComplete || worker.isDraining {
+            closeGracefully()
+            return true
+        }
+        // Ready for the next request on this connection.
+        inBuf.readIndex = requestPassEnd
+        headStart = inBuf.readIndex
+        requestPassEnd = inBuf.readIndex
+        scanner.reset()
+        if inBuf.isEmpty {
+            inBuf.release(worker.buffers)
+            headStart = 0
+            requestPassEnd = 0
+            requestPhase = .idle
+            loop.armTimer(self, list: worker.timers.clientIdle)
+            if sawEOF { close() }
+        } else {
+            requestPhase = .head
+            startNanos = loop.nowNanos
+            loop.armTimer(self, list: worker.timers.clientHeader)
+        }
+        return true
+    }
+
+    private func logAccess() {
+        guard worker.accessLog.isEnabled else { return }
+        let src = inBuf.bytes(from: headStart)
+        let hasHead = requestPhase != .idle && requestPhase != .head && head.headLength > 0 && src.count >= head.headLength
+        let requestID: UnsafeRawBufferPointer? = nil
+        requestIDBytes.withUnsafeBytes { generated in
+            let rid: UnsafeRawBufferPointer
+            if hasHead && head.requestIDIndex >= 0 {
+                rid = UnsafeRawBufferPointer(rebasing: src[head.headers[head.requestIDIndex].value.range])
+            } else if hasHead {
+                rid = generated
+            } else {
+                rid = requestID ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            }
+            worker.accessLog.write(
+                AccessLogRecord(
+                    client: clientIP,
+                    clientPort: clientPort,
+                    method: hasHead ? UnsafeRawBufferPointer(rebasing: src[head.methodSpan.range]) : nil,
+                    target: hasHead ? UnsafeRawBufferPointer(rebasing: src[head.targetSpan.range]) : nil,
+                    version: head.version,
+                    status: status,
+                    pool: pool?.nameBytes,
+                    member: member?.labelBytes,
+                    bytesIn: bytesIn,
+                    bytesOut: bytesOut,
+                    durationNanos: loop.nowNanos &- startNanos,
+                    requestID: rid,
+                    note: errorNote
+                ))
+        }
+        bytesOut = 0
+        bytesIn = 0
+    }
+
+    // MARK: Failures
+
+    /// The upstream failed. Retries once on a fresh connection when the failure can be a
+    /// stale keep-alive close and repeating the request is safe; otherwise answers 502.
+    private func upstreamFailed(_ error: IOError, note: StaticString) {
+        guard let up = upstream, let member else { return }
+        let canRetry = up.wasReused && !hasResponseBytes && !hasRetried && requestBodySent == 0
+            && (head.method.isIdempotent || head.framing != .none)
+        upstream = nil
+        loop.close(up)
+        if canRetry {
+            hasRetried = true
+            upIn.readIndex = 0
+            upIn.writeIndex = 0
+            responsePassEnd = 0
+            responseDecodeIndex = 0
+            responseScanner.reset()
+            connectUpstream(reuse: false)
+            return
+        }
+        worker.logUpstreamError(error, member: member, note: note)
+        if hasSentResponseHead {
+            abort(note: note)
+        } else {
+            gatewayError(502, note)
+        }
+    }
+
+    /// Answers the client with a gateway error (502/503/504) and drops the upstream.
+    private func gatewayError(_ code: Int, _ note: StaticString) {
+        if let up = upstream {
+            upstream = nil
+            loop.close(up)
+        }
+        errorNote = note
+        if hasSentResponseHead {
+            abort(note: note)
+            return
+        }
+        if code == 504, let member { worker.logUpstreamReason("\(note)", member: member) }
+        let body: StaticString
+        switch code {
+        case 502: body = "bad gateway: the upstream server is unreachable or answered badly\n"
+        case 503: body = "service unavailable: no upstream server to take the request\n"
+        default: body = "gateway timeout: the upstream server did not answer in time\n"
+        }
+        if !isRequestReceived || requestPhase == .body { closeAfterResponse = true }
+        writeErrorResponse(code, body)
+        isRequestReceived = isRequestReceived || false
+        responsePhase = .body
+        responseMode = .none
+        isResponseReceived = true
+        if requestPhase == .body {
+            // The rest of the body will not be read: close after the answer.
+            requestPhase = .done
+            closeAfterResponse = true
+        }
+        drive()
+    }
+
+    /// A request that cannot be parsed: answer and close (its framing is unknowable).
+    private func rejectRequest(_ error: HTTPParseError) {
+        errorNote = "bad request"
+        worker.logClientReason(error.reason, clientIP: clientIP)
+        let body: StaticString
+        switch error.status {
+        case 414: body = "request line too long\n"
+        case 431: body = "request header fields too large\n"
+        case 505: body = "HTTP version not supported\n"
+        case 417: body = "expectation failed\n"
+        default: body = "bad request\n"
+        }
+        sendErrorAndClose(error.status, body)
+    }
+
+    /// A request whose body turned out invalid or too large after forwarding started.
+    private func failRequest(_ code: Int, _ body: StaticString) {
+        if let up = upstream {
+            upstream = nil
+            loop.close(up)
+        }
+        if hasSentResponseHead {
+            abort(note: errorNote)
+            return
+        }
+        sendErrorAndClose(code, body)
+    }
+
+    private func sendErrorAndClose(_ code: Int, _ body: StaticString) {
+        closeAfterResponse = true
+        writeErrorResponse(code, body)
+        requestPhase = .done
+        isRequestReceived = false
+        responsePhase = .body
+        responseMode = .none
+        isResponseReceived = true
+        if startNanos == 0 { startNanos = loop.nowNanos }
+        drive()
+    }
+
+    private func writeErrorResponse(_ code: Int, _ body: StaticString) {
+        status = code
+        upIn.readIndex = 0
+        upIn.writeIndex = 0
+        responsePassEnd = 0
+        chunkSuffixPending = 0
+        outBuf.attach(worker.buffers)
+        outBuf.readIndex = 0
+        outBuf.writeIndex = 0
+        outBuf.append("HTTP/1.1 ")
+        outBuf.appendDecimal(Int64(code))
+        outBuf.append(byte: 0x20)
+        outBuf.append(reasonPhrase(code))
+        outBuf.append("\r\nContent-Type: text/plain\r\nContent-Length: ")
+        outBuf.appendDecimal(Int64(body.utf8CodeUnitCount))
+        outBuf.append(closeAfterResponse ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n")
+        outBuf.append(body)
+        hasSentResponseHead = true
+    }
+
+    private func reasonPhrase(_ code: Int) -> StaticString {
+        switch code {
+        case 400: return "Bad Request"
+        case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 417: return "Expectation Failed"
+        case 431: return "Request Header Fields Too Large"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Error"
+        }
+    }
+
+    /// Drops the exchange and the connection without an answer (too late for one).
+    private func abort(note: StaticString) {
+        if isClosed { return }
+        errorNote = note
+        if status == 0 { status = hasSentResponseHead ? response.status : 499 }
+        if requestPhase != .idle { logAccess() }
+        close()
+    }
+
+    /// Half-closes after the last response and discards what the client still sends for
+    /// a moment, so the response is not destroyed by a reset (lingering close).
+    private func closeGracefully() {
+        if sawEOF {
+            close()
+            return
+        }
+        Syscall.shutdownWrite(fd)
+        isLingering = true
+        inBuf.readIndex = 0
+        inBuf.writeIndex = 0
+        loop.armTimer(self, list: worker.timers.linger)
+        drainLingering()
+    }
+
+    private func drainLingering() {
+        inBuf.attach(worker.buffers)
+        while isReadable {
+            inBuf.readIndex = 0
+            inBuf.writeIndex = 0
+            let r: IOResult<Int>
+            do {
+                r = try Syscall.read(fd, inBuf.base!, inBuf.capacity)
+            } catch {
+                close()
+                return
+            }
+            switch r {
+            case .wouldBlock:
+                isReadable = false
+            case .processed(0):
+                close()
+                return
+            case .processed:
+                continue
+            }
+        }
+    }
+
+    /// Releases everything this connection holds.
+    func close() {
+        if isClosed { return }
+        isClosed = true
+        if let up = upstream {
+            upstream = nil
+            loop.close(up)
+        }
+        inBuf.release(worker.buffers)
+        outBuf.release(worker.buffers)
+        upIn.release(worker.buffers)
+        upOut.release(worker.buffers)
+        loop.close(self)
+        worker.connectionClosed(self)
+    }
+
+    /// Shutdown: close now if no exchange is under way; otherwise finish it and close.
+    func beginDrain() {
+        if requestPhase == .idle && responsePhase == .none {
+            close()
+        } else {
+            closeAfterResponse = true
+        }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    fileprivate subscript(safe i: Int) -> UInt8? {
+        i >= 0 && i < count ? self[i] : nil
+    }
+}

@@ -1,0 +1,276 @@
+import CTurnoutSys
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Something registered with an `EventLoop`: one file descriptor and what to do when it
+/// is ready or its timer expires. Subclasses override `handleEvent` and `handleTimeout`.
+///
+/// All state is owned by the loop's thread.
+class EventHandler {
+    /// The descriptor this handler owns; -1 once closed.
+    var fd: Int32
+    /// Slot in the loop's table and its generation: epoll data carries both, so an event
+    /// for a slot that was reused after close is recognised as stale and dropped.
+    var slot: UInt32 = UInt32.max
+    var slotGeneration: UInt32 = 0
+
+    // Timer list membership (intrusive; see `TimerList`).
+    var timerDeadline: UInt64 = 0
+    var timerList: Int = -1
+    unowned(unsafe) var timerPrev: EventHandler?
+    unowned(unsafe) var timerNext: EventHandler?
+    /// True while queued in the loop's ready queue.
+    var isQueued = false
+
+    init(fd: Int32) {
+        self.fd = fd
+    }
+
+    deinit {
+        assert(fd < 0, "EventHandler released without closing fd \(fd)")
+    }
+
+    /// Readiness from epoll (a set of EPOLL* bits).
+    func handleEvent(_ events: UInt32) {}
+
+    /// The handler's timer expired.
+    func handleTimeout() {}
+
+    /// The handler asked to run again (fairness: it stopped with work left).
+    func handleReady() {}
+}
+
+/// A list of handlers whose timers all have the same duration. Appending at the tail
+/// keeps the list sorted by deadline, so arming, re-arming and cancelling are O(1) and
+/// only each list's head needs checking. There is one list per timeout kind.
+struct TimerList {
+    unowned(unsafe) var head: EventHandler?
+    unowned(unsafe) var tail: EventHandler?
+    var durationMs: UInt64
+}
+
+/// One epoll instance driven by one thread: readiness dispatch, timers, a ready queue
+/// for handlers that yielded, and an eventfd to be woken from other threads.
+final class EventLoop {
+    // Loop-thread only, unless marked otherwise.
+    let epollFD: Int32
+    private var handlers: [EventHandler?] = []
+    private var generations: [UInt32] = []
+    private var freeSlots: [UInt32] = []
+    private var events: UnsafeMutablePointer<epoll_event>
+    private let maxEvents = 256
+    private var timerLists: [TimerList] = []
+    private var ready: [EventHandler] = []
+    private var readySwap: [EventHandler] = []
+    /// Cached monotonic time, refreshed after each wait.
+    private(set) var now: UInt64 = Clock.nowMilliseconds()
+    private(set) var nowNanos: UInt64 = Clock.nowNanoseconds()
+    /// Work to run after each loop iteration (log flushing, mailbox).
+    var afterIteration: () -> Void = {}
+    var isRunning = true
+
+    init() throws {
+        let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        if fd < 0 { throw IOError("epoll_create1", errno: errno) }
+        epollFD = fd
+        events = .allocate(capacity: maxEvents)
+        handlers.reserveCapacity(1024)
+        ready.reserveCapacity(64)
+        readySwap.reserveCapacity(64)
+    }
+
+    deinit {
+        events.deallocate()
+        Syscall.close(epollFD)
+    }
+
+    var registeredCount: Int { handlers.count - freeSlots.count }
+
+    /// Adds a timer list for a fixed duration and returns its index.
+    func makeTimerList(durationMs: Int) -> Int {
+        timerLists.append(TimerList(head: nil, tail: nil, durationMs: UInt64(max(1, durationMs))))
+        return timerLists.count - 1
+    }
+
+    // MARK: Registration
+
+    /// Registers `handler.fd` for `events` (edge-triggered unless the caller passes otherwise).
+    func register(_ handler: EventHandler, events: UInt32) throws(IOError) {
+        let slot: UInt32
+        if let s = freeSlots.popLast() {
+            slot = s
+            handlers[Int(s)] = handler
+        } else {
+            slot = UInt32(handlers.count)
+            handlers.append(handler)
+            generations.append(0)
+        }
+        generations[Int(slot)] &+= 1
+        handler.slot = slot
+        handler.slotGeneration = generations[Int(slot)]
+        var ev = epoll_event()
+        ev.events = events
+        ev.data.u64 = UInt64(handler.slotGeneration) << 32 | UInt64(slot)
+        if epoll_ctl(epollFD, EPOLL_CTL_ADD, handler.fd, &ev) != 0 {
+            let e = errno
+            handlers[Int(slot)] = nil
+            freeSlots.append(slot)
+            handler.slot = UInt32.max
+            throw IOError("epoll_ctl(ADD)", errno: e)
+        }
+    }
+
+    /// Changes the event mask of a registered handler.
+    func modify(_ handler: EventHandler, events: UInt32) throws(IOError) {
+        var ev = epoll_event()
+        ev.events = events
+        ev.data.u64 = UInt64(handler.slotGeneration) << 32 | UInt64(handler.slot)
+        if epoll_ctl(epollFD, EPOLL_CTL_MOD, handler.fd, &ev) != 0 {
+            throw IOError("epoll_ctl(MOD)", errno: errno)
+        }
+    }
+
+    /// Removes the handler from epoll, its timer and the table. Does not close the fd.
+    func deregister(_ handler: EventHandler) {
+        cancelTimer(handler)
+        guard handler.slot != UInt32.max else { return }
+        var ev = epoll_event()
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, handler.fd, &ev)
+        handlers[Int(handler.slot)] = nil
+        freeSlots.append(handler.slot)
+        handler.slot = UInt32.max
+    }
+
+    /// Deregisters and closes the handler's fd.
+    func close(_ handler: EventHandler) {
+        guard handler.fd >= 0 else { return }
+        deregister(handler)
+        Syscall.close(handler.fd)
+        handler.fd = -1
+    }
+
+    // MARK: Timers
+
+    /// Arms (or re-arms) the handler's timer on `list`: it fires after the list's duration.
+    func armTimer(_ handler: EventHandler, list: Int) {
+        let deadline = now + timerLists[list].durationMs
+        if handler.timerList == list && handler.timerDeadline == deadline { return }
+        cancelTimer(handler)
+        handler.timerList = list
+        handler.timerDeadline = deadline
+        handler.timerNext = nil
+        handler.timerPrev = timerLists[list].tail
+        if let tail = timerLists[list].tail {
+            tail.timerNext = handler
+        } else {
+            timerLists[list].head = handler
+        }
+        timerLists[list].tail = handler
+    }
+
+    func cancelTimer(_ handler: EventHandler) {
+        let list = handler.timerList
+        guard list >= 0 else { return }
+        if let prev = handler.timerPrev {
+            prev.timerNext = handler.timerNext
+        } else {
+            timerLists[list].head = handler.timerNext
+        }
+        if let next = handler.timerNext {
+            next.timerPrev = handler.timerPrev
+        } else {
+            timerLists[list].tail = handler.timerPrev
+        }
+        handler.timerPrev = nil
+        handler.timerNext = nil
+        handler.timerList = -1
+        handler.timerDeadline = 0
+    }
+
+    private func nextTimeoutMs() -> Int32 {
+        if !ready.isEmpty { return 0 }
+        var earliest = UInt64.max
+        for list in timerLists {
+            if let h = list.head, h.timerDeadline < earliest { earliest = h.timerDeadline }
+        }
+        if earliest == UInt64.max { return 1000 }
+        if earliest <= now { return 0 }
+        return Int32(min(earliest - now, 1000))
+    }
+
+    private func expireTimers() {
+        for i in timerLists.indices {
+            while let h = timerLists[i].head, h.timerDeadline <= now {
+                cancelTimer(h)
+                h.handleTimeout()
+            }
+        }
+    }
+
+    // MARK: Ready queue
+
+    /// Runs `handler.handleReady()` after the current batch of events.
+    func enqueueReady(_ handler: EventHandler) {
+        if handler.isQueued { return }
+        handler.isQueued = true
+        ready.append(handler)
+    }
+
+    // MARK: Running
+
+    /// Runs until `isRunning` is false.
+    func run() {
+        while isRunning {
+            let timeout = nextTimeoutMs()
+            let n = epoll_wait(epollFD, events, Int32(maxEvents), timeout)
+            nowNanos = Clock.nowNanoseconds()
+            now = nowNanos / 1_000_000
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    let data = events[i].data.u64
+                    let slot = Int(data & 0xFFFF_FFFF)
+                    let generation = UInt32(data >> 32)
+                    guard slot < handlers.count, generations[slot] == generation, let h = handlers[slot] else { continue }
+                    h.handleEvent(events[i].events)
+                }
+            } else if n < 0 && errno != EINTR {
+                preconditionFailure("epoll_wait failed: errno \(errno)")
+            }
+            if !ready.isEmpty {
+                swap(&ready, &readySwap)
+                for h in readySwap {
+                    h.isQueued = false
+                    if h.fd >= 0 { h.handleReady() }
+                }
+                readySwap.removeAll(keepingCapacity: true)
+            }
+            expireTimers()
+            afterIteration()
+        }
+    }
+}
+
+/// Wakes a loop from another thread (eventfd registered level-triggered).
+final class WakeupHandler: EventHandler {
+    let onWake: () -> Void
+
+    init(onWake: @escaping () -> Void) throws {
+        let fd = eventfd(0, cturnout_EFD_NONBLOCK_CLOEXEC)
+        if fd < 0 { throw IOError("eventfd", errno: errno) }
+        self.onWake = onWake
+        super.init(fd: fd)
+    }
+
+    /// Safe to call from any thread.
+    func wake() {
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
+    }
+
+    override func handleEvent(_ events: UInt32) {
+        var value: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &value) { Glibc.read(fd, $0.baseAddress, 8) }
+        onWake()
+    }
+}

@@ -1,0 +1,187 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hands out fixed-size I/O blocks and takes them back, so steady-state proxying
+/// allocates no memory. Owned by one worker thread; not thread-safe.
+final class BufferPool {
+    let blockSize: Int
+    /// Blocks kept for reuse beyond what is in use; the rest are freed.
+    let maxFree: Int
+    // Loop-thread only.
+    private var free: [UnsafeMutableRawPointer] = []
+
+    init(blockSize: Int, maxFree: Int = 256) {
+        self.blockSize = blockSize
+        self.maxFree = maxFree
+        free.reserveCapacity(maxFree)
+    }
+
+    deinit {
+        for p in free { Glibc.free(p) }
+    }
+
+    func take() -> UnsafeMutableRawPointer {
+        if let p = free.popLast() { return p }
+        guard let p = malloc(blockSize) else { preconditionFailure("out of memory for an I/O buffer") }
+        return p
+    }
+
+    func give(_ p: UnsafeMutableRawPointer) {
+        if free.count < maxFree {
+            free.append(p)
+        } else {
+            Glibc.free(p)
+        }
+    }
+}
+
+/// A byte buffer with a read and a write index over memory from a `BufferPool`.
+///
+/// Memory is attached only while the buffer holds bytes or is about to be read into;
+/// an idle connection holds no buffer memory at all. A buffer may grow beyond the
+/// pool's block size (up to a caller-given cap) to hold one large message head.
+struct IOBuffer {
+    private(set) var base: UnsafeMutableRawPointer?
+    private(set) var capacity = 0
+    private var isPooled = false
+    var readIndex = 0
+    var writeIndex = 0
+
+    init() {}
+
+    var readableBytes: Int { writeIndex - readIndex }
+    var isEmpty: Bool { readIndex == writeIndex }
+    var hasMemory: Bool { base != nil }
+    var writableBytes: Int { capacity - writeIndex }
+
+    /// Readable bytes as a raw buffer (valid until the next mutation).
+    var readable: UnsafeRawBufferPointer {
+        guard let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + readIndex, count: writeIndex - readIndex)
+    }
+
+    /// Bytes from `from` to the write index.
+    func bytes(from: Int) -> UnsafeRawBufferPointer {
+        guard let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + from, count: writeIndex - from)
+    }
+
+    mutating func attach(_ pool: BufferPool) {
+        if base == nil {
+            base = pool.take()
+            capacity = pool.blockSize
+            isPooled = true
+            readIndex = 0
+            writeIndex = 0
+        }
+    }
+
+    /// Returns the memory to the pool; the buffer must be empty.
+    mutating func release(_ pool: BufferPool) {
+        guard let b = base else { return }
+        if isPooled { pool.give(b) } else { free(b) }
+        base = nil
+        capacity = 0
+        readIndex = 0
+        writeIndex = 0
+        isPooled = false
+    }
+
+    /// Releases the memory if nothing is buffered.
+    mutating func releaseIfEmpty(_ pool: BufferPool) {
+        if readIndex == writeIndex { release(pool) }
+    }
+
+    /// Moves bytes from `keepFrom` (≤ readIndex) to the front; returns how far they moved.
+    @discardableResult
+    mutating func compact(keepFrom: Int) -> Int {
+        guard let base, keepFrom > 0 else { return 0 }
+        let count = writeIndex - keepFrom
+        if count > 0 { memmove(base, base + keepFrom, count) }
+        readIndex -= keepFrom
+        writeIndex -= keepFrom
+        return keepFrom
+    }
+
+    /// Removes `[start, end)` (which must end at the read index) by moving the readable
+    /// bytes down to `start`.
+    mutating func removeBytes(from start: Int, upTo end: Int) {
+        guard let base, end > start else { return }
+        precondition(end == readIndex, "only consumed bytes can be removed")
+        let count = writeIndex - end
+        if count > 0 { memmove(base + start, base + end, count) }
+        readIndex = start
+        writeIndex = start + count
+    }
+
+    /// Grows the capacity to at least `newCapacity`, preserving contents.
+    mutating func grow(to newCapacity: Int, pool: BufferPool) {
+        guard newCapacity > capacity else { return }
+        guard let p = malloc(newCapacity) else { preconditionFailure("out of memory for an I/O buffer") }
+        if let base {
+            memcpy(p, base, writeIndex)
+            if isPooled { pool.give(base) } else { free(base) }
+        }
+        base = p
+        capacity = newCapacity
+        isPooled = false
+    }
+
+    /// Appends bytes; the caller has checked `writableBytes`.
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let base, bytes.count > 0 else { return }
+        precondition(bytes.count <= capacity - writeIndex, "IOBuffer overflow")
+        memcpy(base + writeIndex, bytes.baseAddress!, bytes.count)
+        writeIndex += bytes.count
+    }
+
+    mutating func append(_ s: StaticString) {
+        append(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    mutating func append(byte: UInt8) {
+        precondition(writeIndex < capacity, "IOBuffer overflow")
+        base!.storeBytes(of: byte, toByteOffset: writeIndex, as: UInt8.self)
+        writeIndex += 1
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    mutating func appendDecimal(_ value: Int64) {
+        var v = value
+        if v == 0 {
+            append(byte: 0x30)
+            return
+        }
+        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &tmp) { digits in
+            var n = 0
+            while v > 0 {
+                digits[n] = UInt8(v % 10) + 0x30
+                v /= 10
+                n += 1
+            }
+            while n > 0 {
+                n -= 1
+                append(byte: digits[n])
+            }
+        }
+    }
+
+    mutating func appendHex(_ value: Int) {
+        let hex: StaticString = "0123456789abcdef"
+        var shift = 60
+        var started = false
+        while shift >= 0 {
+            let d = (value >> shift) & 0xF
+            if d != 0 || started || shift == 0 {
+                append(byte: hex.utf8Start[d])
+                started = true
+            }
+            shift -= 4
+        }
+    }
+}

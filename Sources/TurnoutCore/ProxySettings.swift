@@ -1,0 +1,102 @@
+import TurnoutHTTP
+import TurnoutRouting
+
+/// A listening address: an IP literal (v4 or v6) and a port.
+public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { MemberAddress(host: host, port: port).description }
+}
+
+/// Timeouts, in milliseconds. Defaults follow nginx and HAProxy practice.
+public struct TimeoutSettings: Equatable, Sendable {
+    /// Total time a client has to send a complete request head.
+    public var clientHeaderMs: Int = 10_000
+    /// How long an idle keep-alive client connection stays open.
+    public var clientIdleMs: Int = 60_000
+    /// Longest pause while a request or response body is moving.
+    public var bodyIdleMs: Int = 60_000
+    /// Time to establish an upstream TCP connection.
+    public var upstreamConnectMs: Int = 5_000
+    /// Time from the request being sent to the first response byte.
+    public var upstreamResponseMs: Int = 60_000
+    /// How long an idle pooled upstream connection is kept.
+    public var upstreamIdleMs: Int = 60_000
+    /// How long shutdown waits for in-flight requests.
+    public var drainMs: Int = 30_000
+
+    public init() {}
+}
+
+/// Size limits per connection and per message.
+public struct LimitSettings: Equatable, Sendable {
+    public var head = HTTPHeadLimits()
+    /// Size of each per-connection I/O buffer; bounds memory per connection.
+    public var bufferBytes: Int = 16 * 1024
+    /// Largest accepted request body; 0 means no limit.
+    public var maxBodyBytes: Int64 = 0
+
+    public init() {}
+}
+
+/// How the proxy rewrites forwarded requests.
+public struct HeaderSettings: Equatable, Sendable {
+    /// Keep incoming `X-Forwarded-*` values and append to them; otherwise replace them.
+    public var trustForwarded = false
+    /// Forward the client's `Host`; otherwise send the member's address.
+    public var preserveHost = true
+    /// Name of the request id header added when absent (empty: none added).
+    public var requestIDHeader = "X-Request-Id"
+
+    public init() {}
+}
+
+/// Upstream connection pooling.
+public struct UpstreamSettings: Equatable, Sendable {
+    /// Idle keep-alive connections kept per member per worker.
+    public var maxIdlePerMember: Int = 64
+
+    public init() {}
+}
+
+/// Where and how access-log lines are written.
+public struct AccessLogSettings: Equatable, Sendable {
+    /// Where access-log lines go.
+    public enum Destination: Equatable, Sendable {
+        case off
+        case stdout
+        case stderr
+        case file(String)
+    }
+
+    /// Line format.
+    public enum Format: String, Equatable, Sendable {
+        case text
+        case json
+    }
+
+    public var destination: Destination = .stdout
+    public var format: Format = .text
+
+    public init() {}
+}
+
+/// Everything a worker needs to run, resolved from the config file.
+public struct ProxySettings: Equatable, Sendable {
+    public var listeners: [ListenAddress] = []
+    /// Number of worker threads; each has its own listener sockets and event loop.
+    public var workers: Int = 1
+    public var timeouts = TimeoutSettings()
+    public var limits = LimitSettings()
+    public var headers = HeaderSettings()
+    public var upstream = UpstreamSettings()
+    public var accessLog = AccessLogSettings()
+
+    public init() {}
+}

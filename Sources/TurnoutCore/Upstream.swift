@@ -1,0 +1,138 @@
+import CTurnoutSys
+import TurnoutRouting
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One TCP connection to an upstream member. While a client connection uses it, its
+/// events go to that owner; while idle in the member's pool, any readability (the
+/// server closed it or sent stray bytes) or the idle timer closes it.
+///
+/// Loop-thread only.
+final class UpstreamConnection: EventHandler {
+    unowned(unsafe) let member: MemberState
+    unowned(unsafe) var owner: ClientConnection?
+    var isConnected = false
+    /// True once it has carried a complete exchange (a failure on it may be a stale close).
+    var wasReused = false
+    var isReadable = false
+    var isWritable = false
+    var sawEOF = false
+
+    init(fd: Int32, member: MemberState) {
+        self.member = member
+        super.init(fd: fd)
+    }
+
+    override func handleEvent(_ events: UInt32) {
+        if let owner {
+            owner.upstreamEvent(events)
+        } else {
+            // Idle: the server closed it or sent bytes nobody asked for.
+            member.closeIdle(self)
+        }
+    }
+
+    override func handleTimeout() {
+        if let owner {
+            owner.upstreamTimeout()
+        } else {
+            member.closeIdle(self)
+        }
+    }
+}
+
+/// Per-worker state of one pool member: its address and idle keep-alive connections.
+final class MemberState {
+    let address: MemberAddress
+    let socketAddress: SocketAddress
+    /// `host:port`, for logs.
+    let label: String
+    /// The same as bytes, for the access log.
+    let labelBytes: [UInt8]
+    unowned(unsafe) let worker: Worker
+    // Loop-thread only: most recently used last.
+    private(set) var idle: [UpstreamConnection] = []
+
+    init(address: MemberAddress, worker: Worker) throws {
+        guard let sa = SocketAddress(host: address.host, port: address.port) else {
+            throw ConfigurationError("member address \(address) is not an IP literal")
+        }
+        self.address = address
+        self.socketAddress = sa
+        self.label = address.description
+        self.labelBytes = Array(address.description.utf8)
+        self.worker = worker
+        idle.reserveCapacity(worker.settings.upstream.maxIdlePerMember)
+    }
+
+    /// Takes the most recently used idle connection, if any.
+    func takeIdle() -> UpstreamConnection? {
+        guard let c = idle.popLast() else { return nil }
+        worker.loop.cancelTimer(c)
+        return c
+    }
+
+    /// Starts a new non-blocking connection; the caller waits for writability.
+    func connectNew() throws(IOError) -> UpstreamConnection {
+        let fd = try Sockets.makeClientSocket(family: socketAddress.family)
+        let conn = UpstreamConnection(fd: fd, member: self)
+        do {
+            let r = try socketAddress.connect(fd)
+            if case .processed = r {
+                conn.isConnected = true
+                conn.isWritable = true
+            }
+            try worker.loop.register(conn, events: Worker.edgeEvents)
+        } catch {
+            Syscall.close(fd)
+            conn.fd = -1
+            throw error
+        }
+        return conn
+    }
+
+    /// Returns a connection after a clean exchange; closes it when the pool is full or draining.
+    func giveBack(_ c: UpstreamConnection) {
+        c.owner = nil
+        c.wasReused = true
+        c.isReadable = false
+        if worker.isDraining || idle.count >= worker.settings.upstream.maxIdlePerMember {
+            worker.loop.close(c)
+            return
+        }
+        idle.append(c)
+        worker.loop.armTimer(c, list: worker.timers.upstreamIdle)
+    }
+
+    func closeIdle(_ c: UpstreamConnection) {
+        if let i = idle.firstIndex(where: { $0 === c }) { idle.remove(at: i) }
+        worker.loop.close(c)
+    }
+
+    func closeAllIdle() {
+        for c in idle { worker.loop.close(c) }
+        idle.removeAll()
+    }
+}
+
+/// Per-worker state of one pool: its members and the balancer over them.
+final class PoolState {
+    let name: String
+    let nameBytes: [UInt8]
+    let members: [MemberState]
+    private var balancer: SmoothWeightedRoundRobin
+
+    init(pool: Pool, worker: Worker) throws {
+        name = pool.name
+        nameBytes = Array(pool.name.utf8)
+        members = try pool.members.map { try MemberState(address: $0.address, worker: worker) }
+        balancer = SmoothWeightedRoundRobin(weights: pool.members.map(\.weight))
+    }
+
+    /// The next member by smooth weighted round robin.
+    func pickMember() -> MemberState? {
+        guard let i = balancer.next(isEligible: { _ in true }) else { return nil }
+        return members[i]
+    }
+}

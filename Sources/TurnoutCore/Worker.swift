@@ -1,0 +1,287 @@
+import CTurnoutSys
+import Logging
+import TurnoutHTTP
+import TurnoutRouting
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The timer lists of a worker, one per timeout kind.
+struct WorkerTimers {
+    var clientHeader = 0
+    var clientIdle = 0
+    var bodyIdle = 0
+    var upstreamConnect = 0
+    var upstreamResponse = 0
+    var upstreamIdle = 0
+    var linger = 0
+    var drain = 0
+}
+
+/// A message from the control thread to a worker.
+public enum WorkerMessage: Sendable {
+    /// Stop accepting, finish in-flight exchanges, then stop (or at the drain deadline).
+    case drain
+}
+
+/// One data-plane thread: its own epoll loop, listening sockets (SO_REUSEPORT),
+/// client connections, upstream pools, timers and access-log buffer. Workers share
+/// nothing mutable; the control thread talks to one only through `post(_:)`.
+public final class Worker {
+    static let edgeEvents = cturnout_EPOLLIN | cturnout_EPOLLOUT | cturnout_EPOLLRDHUP | cturnout_EPOLLET
+
+    public let index: Int
+    let settings: ProxySettings
+    let logger: Logger
+
+    // Loop-thread only (created before the thread starts, then touched only by it).
+    let loop: EventLoop
+    let buffers: BufferPool
+    var routeTable: RouteTable
+    var pools: [PoolState] = []
+    let accessLog: AccessLogWriter
+    var timers = WorkerTimers()
+    private(set) var isDraining = false
+    let requestIDHeaderBytes: [UInt8]
+    private var listeners: [ListenerHandler] = []
+    private var connections: [ObjectIdentifier: ClientConnection] = [:]
+    private var randomState: (UInt64, UInt64) = (0, 0)
+    private var drainTimer: DrainTimer?
+    private var wakeup: WakeupHandler!
+
+    // Shared with the control thread, guarded by `mailboxLock`.
+    private var mailboxLock = pthread_mutex_t()
+    private var mailbox: [WorkerMessage] = []
+    private var thread = pthread_t()
+
+    /// Creates a worker around already-bound listening sockets it will own.
+    public init(
+        index: Int, settings: ProxySettings, routeTable: RouteTable, listenerFDs: [Int32],
+        accessLogFD: Int32, logger: Logger
+    ) throws {
+        self.index = index
+        self.settings = settings
+        self.routeTable = routeTable
+        self.logger = logger
+        self.loop = try EventLoop()
+        self.buffers = BufferPool(blockSize: settings.limits.bufferBytes)
+        self.accessLog = AccessLogWriter(fd: accessLogFD, format: settings.accessLog.format)
+        self.requestIDHeaderBytes = Array(settings.headers.requestIDHeader.utf8)
+        pthread_mutex_init(&mailboxLock, nil)
+        withUnsafeMutableBytes(of: &randomState) { _ = cturnout_fill_random($0.baseAddress, $0.count) }
+        if randomState == (0, 0) { randomState = (0x9E37_79B9_7F4A_7C15, 0xBF58_476D_1CE4_E5B9) }
+
+        let t = settings.timeouts
+        timers.clientHeader = loop.makeTimerList(durationMs: t.clientHeaderMs)
+        timers.clientIdle = loop.makeTimerList(durationMs: t.clientIdleMs)
+        timers.bodyIdle = loop.makeTimerList(durationMs: t.bodyIdleMs)
+        timers.upstreamConnect = loop.makeTimerList(durationMs: t.upstreamConnectMs)
+        timers.upstreamResponse = loop.makeTimerList(durationMs: t.upstreamResponseMs)
+        timers.upstreamIdle = loop.makeTimerList(durationMs: t.upstreamIdleMs)
+        timers.linger = loop.makeTimerList(durationMs: 2_000)
+        timers.drain = loop.makeTimerList(durationMs: t.drainMs)
+
+        pools = try routeTable.pools.map { try PoolState(pool: $0, worker: self) }
+        for fd in listenerFDs {
+            let l = ListenerHandler(fd: fd, worker: self)
+            try loop.register(l, events: cturnout_EPOLLIN | cturnout_EPOLLET)
+            listeners.append(l)
+        }
+        wakeup = try WakeupHandler { [unowned self] in self.readMailbox() }
+        try loop.register(wakeup, events: cturnout_EPOLLIN)
+        loop.afterIteration = { [unowned self] in self.accessLog.flush() }
+    }
+
+    deinit {
+        pthread_mutex_destroy(&mailboxLock)
+    }
+
+    // MARK: Thread
+
+    /// Starts the worker's thread.
+    public func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let r = pthread_create(&thread, nil, { arg in
+            let worker = Unmanaged<Worker>.fromOpaque(arg!).takeRetainedValue()
+            worker.run()
+            return nil
+        }, box)
+        precondition(r == 0, "pthread_create failed: \(r)")
+    }
+
+    /// Waits for the worker's thread to end.
+    public func join() {
+        pthread_join(thread, nil)
+    }
+
+    /// Sends a message to the worker; safe from any thread.
+    public func post(_ message: WorkerMessage) {
+        pthread_mutex_lock(&mailboxLock)
+        mailbox.append(message)
+        pthread_mutex_unlock(&mailboxLock)
+        wakeup.wake()
+    }
+
+    private func run() {
+        loop.run()
+        // Stopped: release whatever is left.
+        for c in Array(connections.values) { c.close() }
+        for p in pools { for m in p.members { m.closeAllIdle() } }
+        for l in listeners { loop.close(l) }
+        loop.close(wakeup)
+        accessLog.flush()
+    }
+
+    private func readMailbox() {
+        pthread_mutex_lock(&mailboxLock)
+        let messages = mailbox
+        mailbox.removeAll()
+        pthread_mutex_unlock(&mailboxLock)
+        for m in messages {
+            switch m {
+            case .drain:
+                beginDrain()
+            }
+        }
+    }
+
+    private func beginDrain() {
+        guard !isDraining else { return }
+        isDraining = true
+        for l in listeners { loop.close(l) }
+        listeners.removeAll()
+        for p in pools { for m in p.members { m.closeAllIdle() } }
+        let timer = DrainTimer(worker: self)
+        drainTimer = timer
+        loop.armTimer(timer, list: timers.drain)
+        for c in Array(connections.values) { c.beginDrain() }
+        stopIfDrained()
+    }
+
+    fileprivate func drainDeadlinePassed() {
+        logger.warning("drain timeout: closing remaining connections", metadata: ["turnout.worker": "\(index)", "turnout.connections": "\(connections.count)"])
+        loop.isRunning = false
+    }
+
+    private func stopIfDrained() {
+        if isDraining && connections.isEmpty {
+            if let t = drainTimer { loop.cancelTimer(t) }
+            loop.isRunning = false
+        }
+    }
+
+    // MARK: Connections
+
+    fileprivate func accepted(fd: Int32, address: SocketAddress) {
+        _ = try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
+        let c = ClientConnection(fd: fd, address: address, worker: self)
+        do {
+            try loop.register(c, events: Worker.edgeEvents)
+        } catch {
+            Syscall.close(fd)
+            c.fd = -1
+            logger.error("cannot register a client connection", metadata: ["turnout.error": "\(error)"])
+            return
+        }
+        connections[ObjectIdentifier(c)] = c
+        c.start()
+    }
+
+    func connectionClosed(_ c: ClientConnection) {
+        connections.removeValue(forKey: ObjectIdentifier(c))
+        stopIfDrained()
+    }
+
+    // MARK: Helpers for connections
+
+    /// 32 random hex digits (xorshift128+ seeded from getrandom; ids, not secrets).
+    func fillRequestID(_ out: inout [UInt8]) {
+        let hex: StaticString = "0123456789abcdef"
+        out.withUnsafeMutableBufferPointer { buf in
+            for half in 0..<2 {
+                var (s1, s0) = randomState
+                randomState.0 = s0
+                s1 ^= s1 << 23
+                randomState.1 = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26)
+                var v = randomState.1 &+ s0
+                for k in 0..<16 {
+                    buf[half * 16 + k] = hex.utf8Start[Int(v & 0xF)]
+                    v >>= 4
+                }
+            }
+        }
+    }
+
+    func logUpstreamError(_ error: IOError, member: MemberState, note: StaticString) {
+        logger.warning(
+            "\(note)",
+            metadata: ["turnout.member": "\(member.label)", "turnout.error": "\(error)", "turnout.worker": "\(index)"])
+    }
+
+    func logUpstreamReason(_ reason: String, member: MemberState?) {
+        logger.warning(
+            "\(reason)", metadata: ["turnout.member": "\(member?.label ?? "-")", "turnout.worker": "\(index)"])
+    }
+
+    func logClientReason(_ reason: String, clientIP: [UInt8]) {
+        logger.info(
+            "rejected request: \(reason)",
+            metadata: ["turnout.client": "\(String(decoding: clientIP, as: UTF8.self))", "turnout.worker": "\(index)"])
+    }
+}
+
+/// Accepts connections on one listening socket of a worker.
+final class ListenerHandler: EventHandler {
+    unowned(unsafe) let worker: Worker
+    private var address = sockaddr_storage()
+
+    init(fd: Int32, worker: Worker) {
+        self.worker = worker
+        super.init(fd: fd)
+    }
+
+    override func handleEvent(_ events: UInt32) {
+        acceptSome()
+    }
+
+    override func handleReady() {
+        acceptSome()
+    }
+
+    private func acceptSome() {
+        // A bounded batch per turn keeps accepting fair to established connections.
+        for _ in 0..<64 {
+            let r: IOResult<Int32>
+            do {
+                r = try Syscall.accept(fd, &address)
+            } catch {
+                // EMFILE/ENFILE/ENOBUFS: leave the queue and try again next turn.
+                worker.logger.error("accept failed", metadata: ["turnout.error": "\(error)"])
+                return
+            }
+            switch r {
+            case .wouldBlock:
+                return
+            case .processed(let client):
+                var sa = SocketAddress()
+                sa.storage = address
+                worker.accepted(fd: client, address: sa)
+            }
+        }
+        worker.loop.enqueueReady(self)
+    }
+}
+
+/// Fires when a draining worker's deadline passes.
+final class DrainTimer: EventHandler {
+    unowned(unsafe) let worker: Worker
+
+    init(worker: Worker) {
+        self.worker = worker
+        super.init(fd: -1)
+    }
+
+    override func handleTimeout() {
+        worker.drainDeadlinePassed()
+    }
+}

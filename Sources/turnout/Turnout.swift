@@ -1,0 +1,108 @@
+import ArgumentParser
+import Logging
+import TurnoutControl
+import TurnoutCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `turnout` command: run the proxy, check a configuration, or run the demo.
+@main
+struct Turnout: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "turnout",
+        abstract: "A traffic-shifting HTTP reverse proxy: blue/green cutover, canaries, instant rollback.",
+        subcommands: [Run.self, Check.self, Demo.self]
+    )
+}
+
+/// Sets up swift-log to write program logs to stderr at `level`.
+func makeLogger(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    var logger = Logger(label: "turnout")
+    logger.logLevel = level
+    return logger
+}
+
+func loadConfig(_ path: String) throws -> TurnoutConfig {
+    do {
+        return try ConfigLoader.load(path: path)
+    } catch {
+        printError("\(error)")
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+extension Turnout {
+    /// `turnout run --config FILE`
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start the proxy with a configuration file.")
+
+        @Option(name: .shortAndLong, help: "Path of the YAML configuration.")
+        var config: String = "config/turnout.yaml"
+
+        func run() throws {
+            let cfg = try loadConfig(config)
+            let logger = makeLogger(level: cfg.logLevel)
+            ProxyServer.blockShutdownSignals()
+            let server = ProxyServer(config: cfg, logger: logger)
+            do {
+                try server.start()
+            } catch {
+                printError("turnout: cannot start: \(error)")
+                throw ExitCode(1)
+            }
+            _ = server.waitForShutdownSignal()
+        }
+    }
+
+    /// `turnout check --config FILE`
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a configuration file without starting.")
+
+        @Option(name: .shortAndLong, help: "Path of the YAML configuration.")
+        var config: String = "config/turnout.yaml"
+
+        func run() throws {
+            let cfg = try loadConfig(config)
+            print("\(config): OK (\(cfg.pools.count) pools, active \(cfg.activePool), \(cfg.settings.listeners.count) listeners, \(cfg.settings.workers) workers)")
+        }
+    }
+
+    /// `turnout demo`
+    struct Demo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start two built-in origins (blue and green) and the proxy in front of them.")
+
+        @Option(help: "Port of the proxy on 127.0.0.1.")
+        var port: UInt16 = 8080
+
+        func run() throws {
+            let logger = makeLogger(level: .info)
+            ProxyServer.blockShutdownSignals()
+            let blue = try DemoOrigin(name: "blue")
+            let green = try DemoOrigin(name: "green")
+            blue.start()
+            green.start()
+            let cfg = try DemoConfig.make(port: port, bluePort: blue.port, greenPort: green.port)
+            let server = ProxyServer(config: cfg, logger: logger)
+            do {
+                try server.start()
+            } catch {
+                printError("turnout demo: cannot start the proxy on 127.0.0.1:\(port): \(error)")
+                throw ExitCode(1)
+            }
+            print(DemoConfig.banner(port: port, bluePort: blue.port, greenPort: green.port))
+            _ = server.waitForShutdownSignal()
+        }
+    }
+}

@@ -1,0 +1,185 @@
+"""Starting and inspecting a turnout process, and writing its YAML config."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from client import proc_fd_count, proc_rss_kib, wait_until
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def _yaml_scalar(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def to_yaml(obj, indent: int = 0) -> str:
+    """Block-style YAML for dicts of dicts/lists/scalars (enough for turnout configs)."""
+    pad = "  " * indent
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)):
+                if not v:
+                    out.append(f"{pad}{k}: {'{}' if isinstance(v, dict) else '[]'}")
+                else:
+                    out.append(f"{pad}{k}:")
+                    out.append(to_yaml(v, indent + 1))
+            else:
+                out.append(f"{pad}{k}: {_yaml_scalar(v)}")
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, dict):
+                inner = to_yaml(v, indent + 1).lstrip()
+                out.append(f"{pad}- {inner}")
+            else:
+                out.append(f"{pad}- {_yaml_scalar(v)}")
+    return "\n".join(out)
+
+
+def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers: int = 1,
+                timeouts: dict | None = None, limits: dict | None = None, headers: dict | None = None,
+                upstream: dict | None = None, log: dict | None = None) -> dict:
+    cfg: dict = {
+        "workers": workers,
+        "listen": [f"127.0.0.1:{listen_port}"],
+        "pools": {name: {"members": list(members)} for name, members in pools.items()},
+        "active": active,
+    }
+    if timeouts:
+        cfg["timeouts"] = dict(timeouts)
+    if limits:
+        cfg["limits"] = dict(limits)
+    if headers:
+        cfg["headers"] = dict(headers)
+    if upstream:
+        cfg["upstream"] = dict(upstream)
+    cfg["log"] = {"level": "info", "access": "stdout", "format": "json", **(log or {})}
+    return cfg
+
+
+# --------------------------------------------------------------------------- the proxy
+
+
+def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Proxy:
+    """A running turnout process."""
+
+    def __init__(self, proc: subprocess.Popen, port: int, config_path: Path, stdout_path: Path,
+                 stderr_path: Path, files) -> None:
+        self.proc = proc
+        self.port = port
+        self.config_path = config_path
+        self.stdout_path = stdout_path
+        self.stderr_path = stderr_path
+        self._files = files
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def fd_count(self) -> int:
+        return proc_fd_count(self.pid)
+
+    def rss_kib(self) -> int:
+        return proc_rss_kib(self.pid)
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def access_records(self) -> list[dict]:
+        """JSON access-log lines from stdout (lines that parse as JSON objects with a status)."""
+        out = []
+        for line in self.stdout().splitlines():
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and "status" in rec:
+                out.append(rec)
+        return out
+
+    def wait_access_records(self, n: int, timeout: float = 3.0) -> list[dict]:
+        wait_until(lambda: len(self.access_records()) >= n, timeout)
+        return self.access_records()
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit code."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        for f in self._files:
+            try:
+                f.close()
+            except OSError:
+                pass
+        return self.proc.returncode
+
+    def diagnostics(self) -> str:
+        return f"--- turnout stdout ---\n{self.stdout()[-4000:]}\n--- turnout stderr ---\n{self.stderr()[-4000:]}"
+
+
+def start_turnout(bin_path: str, workdir: Path, config: dict | str, port: int, args=("run",),
+                  ready_timeout: float = 10.0) -> Proxy:
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "turnout.yaml"
+    text = config if isinstance(config, str) else to_yaml(config) + "\n"
+    config_path.write_text(text)
+    stdout_path = workdir / "stdout.log"
+    stderr_path = workdir / "stderr.log"
+    out = open(stdout_path, "wb")
+    err = open(stderr_path, "wb")
+    proc = subprocess.Popen(
+        [bin_path, *args, "--config", str(config_path)],
+        stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=str(workdir),
+    )
+    proxy = Proxy(proc, port, config_path, stdout_path, stderr_path, [out, err])
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        if proc.poll() is not None:
+            proxy.stop()
+            raise RuntimeError(
+                f"turnout exited early with {proc.returncode}\nconfig:\n{text}\n{proxy.diagnostics()}"
+            )
+        if port_accepts(port):
+            return proxy
+        if time.monotonic() >= deadline:
+            proxy.stop()
+            raise RuntimeError(f"turnout did not accept on port {port} within {ready_timeout}s\n{proxy.diagnostics()}")
+        time.sleep(0.05)

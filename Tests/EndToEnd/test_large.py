@@ -1,0 +1,113 @@
+"""100 MiB transfers through the proxy, streamed at both ends, with the proxy's RSS
+sampled throughout: streaming must not buffer whole bodies."""
+
+import hashlib
+import http.client
+import json
+
+import pytest
+
+from client import RssSampler, pattern_chunks, pattern_sha256
+
+SIZE = 100 * 1024 * 1024
+RSS_LIMIT_KIB = 64 * 1024
+
+
+def _conn(proxy):
+    return http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=60)
+
+
+@pytest.mark.timeout(180)
+def test_upload_100mib_content_length(proxy, origin):
+    conn = _conn(proxy)
+    try:
+        with RssSampler(proxy.pid) as rss:
+            conn.putrequest("POST", "/upload")
+            conn.putheader("Content-Length", str(SIZE))
+            conn.endheaders()
+            for chunk in pattern_chunks(SIZE):
+                conn.send(chunk)
+            resp = conn.getresponse()
+            data = resp.read()
+        assert resp.status == 200, data[:200]
+        assert json.loads(data) == {"sha256": pattern_sha256(SIZE), "length": SIZE}
+    finally:
+        conn.close()
+    assert rss.samples > 0
+    assert rss.max_kib < RSS_LIMIT_KIB, f"proxy RSS peaked at {rss.max_kib} KiB during the upload"
+
+
+@pytest.mark.timeout(180)
+def test_upload_100mib_chunked(proxy, origin):
+    sizes = [65536, 1000, 32768, 7, 65536 * 2]
+    conn = _conn(proxy)
+    try:
+        with RssSampler(proxy.pid) as rss:
+            conn.putrequest("POST", "/upload")
+            conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            i = 0
+            pending = bytearray()
+            for chunk in pattern_chunks(SIZE):
+                pending += chunk
+                while len(pending) >= 200_000:
+                    n = sizes[i % len(sizes)]
+                    i += 1
+                    conn.send(b"%x\r\n" % n + pending[:n] + b"\r\n")
+                    del pending[:n]
+            while pending:
+                n = min(len(pending), sizes[i % len(sizes)])
+                i += 1
+                conn.send(b"%x\r\n" % n + pending[:n] + b"\r\n")
+                del pending[:n]
+            conn.send(b"0\r\nX-Trailer: done\r\n\r\n")
+            resp = conn.getresponse()
+            data = resp.read()
+        assert resp.status == 200, data[:200]
+        assert json.loads(data) == {"sha256": pattern_sha256(SIZE), "length": SIZE}
+    finally:
+        conn.close()
+    assert rss.max_kib < RSS_LIMIT_KIB, f"proxy RSS peaked at {rss.max_kib} KiB during the chunked upload"
+
+
+@pytest.mark.timeout(180)
+def test_download_100mib(proxy, origin):
+    conn = _conn(proxy)
+    try:
+        with RssSampler(proxy.pid) as rss:
+            conn.request("GET", f"/bytes/{SIZE}")
+            resp = conn.getresponse()
+            assert resp.status == 200
+            h = hashlib.sha256()
+            total = 0
+            while True:
+                data = resp.read(1 << 20)
+                if not data:
+                    break
+                h.update(data)
+                total += len(data)
+        assert total == SIZE
+        assert h.hexdigest() == pattern_sha256(SIZE)
+    finally:
+        conn.close()
+    assert rss.max_kib < RSS_LIMIT_KIB, f"proxy RSS peaked at {rss.max_kib} KiB during the download"
+
+
+@pytest.mark.timeout(180)
+def test_download_slow_reader_does_not_buffer(proxy, origin):
+    # A client that reads slowly must not make the proxy buffer the origin's body.
+    import socket
+    import time
+
+    n = 64 * 1024 * 1024
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    try:
+        s.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: e2e.test\r\n\r\n" % n)
+        with RssSampler(proxy.pid) as rss:
+            first = s.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200")
+            time.sleep(2.0)  # stall: the origin keeps writing, the proxy must apply backpressure
+        assert rss.max_kib < RSS_LIMIT_KIB, f"proxy RSS reached {rss.max_kib} KiB while the client stalled"
+    finally:
+        s.close()

@@ -1,0 +1,60 @@
+"""Upgrade (WebSocket) tunnelling: 101 relayed, then bytes flow both ways."""
+
+import base64
+import os
+
+from client import RawConn, build_request, ws_accept_key_check
+from origins import header_value, ws_frame, ws_read_frame
+
+
+def test_websocket_echo_through_proxy(turnout, ws_origin):
+    proxy = turnout([ws_origin.addr])
+    key = base64.b64encode(os.urandom(16)).decode()
+    with RawConn(proxy.port) as c:
+        c.send(build_request("GET", "/chat", [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key),
+            ("Sec-WebSocket-Version", "13"),
+        ]))
+        r = c.read_response()
+        assert r.status == 101, f"{r.status} {r.headers}"
+        assert (r.header("Upgrade") or "").lower() == "websocket"
+        assert r.has_token("Connection", "upgrade")
+        assert ws_accept_key_check(key, r.header("Sec-WebSocket-Accept"))
+
+        c.send(ws_frame(0x1, b"hello through turnout", mask=True))
+        assert ws_read_frame(c) == (0x1, b"hello through turnout")
+
+        big = os.urandom(300_000)
+        c.send(ws_frame(0x2, big, mask=True))
+        assert ws_read_frame(c) == (0x2, big)
+
+        for i in range(20):
+            msg = b"msg %d" % i
+            c.send(ws_frame(0x1, msg, mask=True))
+            assert ws_read_frame(c) == (0x1, msg)
+
+        c.send(ws_frame(0x8, b"\x03\xe8", mask=True))
+        assert ws_read_frame(c) == (0x8, b"\x03\xe8")
+        assert c.wait_closed(5.0), "proxy kept the tunnel open after the origin closed"
+
+    seen = ws_origin.requests[0]
+    assert (header_value(seen["headers"], "Upgrade") or "").lower() == "websocket"
+    assert "upgrade" in (header_value(seen["headers"], "Connection") or "").lower()
+
+
+def test_upgrade_refused_by_origin_is_plain_response(turnout, origin):
+    # The HTTP origin does not upgrade; the answer is an ordinary response and the
+    # connection keeps working as HTTP.
+    proxy = turnout([origin.addr])
+    with RawConn(proxy.port) as c:
+        r = c.request("GET", "/echo?up=1", headers=[("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                                    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                                                    ("Sec-WebSocket-Version", "13")])
+        assert r.status == 200
+        if r.has_token("Connection", "close"):
+            assert c.wait_closed(3.0)
+            return
+        r = c.request("GET", "/echo?after=1")
+        assert r.status == 200 and r.json()["path"] == "/echo?after=1"

@@ -1,0 +1,66 @@
+import Testing
+import TurnoutHTTP
+
+/// RFC 9110 §5.6.2:
+/// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+private let rfcTokenChars: Set<UInt8> = {
+    var set = Set<UInt8>("!#$%&'*+-.^_`|~".utf8)
+    set.formUnion(UInt8(ascii: "0")...UInt8(ascii: "9"))
+    set.formUnion(UInt8(ascii: "A")...UInt8(ascii: "Z"))
+    set.formUnion(UInt8(ascii: "a")...UInt8(ascii: "z"))
+    return set
+}()
+
+@Suite("HTTPBytes")
+struct HTTPBytesTests {
+    @Test func tokenCharMatchesRFC9110TcharForAll256Bytes() {
+        #expect(rfcTokenChars.count == 77)
+        for b in 0...255 {
+            let byte = UInt8(b)
+            #expect(HTTPBytes.isTokenChar(byte) == rfcTokenChars.contains(byte), "byte 0x\(String(b, radix: 16))")
+        }
+    }
+
+    @Test func fieldValueCharIsVcharObsTextSpaceAndTab() {
+        for b in 0...255 {
+            let byte = UInt8(b)
+            let expected = byte == 0x09 || byte == 0x20 || (0x21...0x7E).contains(byte) || byte >= 0x80
+            #expect(HTTPBytes.isFieldValueChar(byte) == expected, "byte 0x\(String(b, radix: 16))")
+        }
+    }
+
+    @Test func targetCharIsVisibleASCIIOnly() {
+        for b in 0...255 {
+            let byte = UInt8(b)
+            #expect(HTTPBytes.isTargetChar(byte) == (0x21...0x7E).contains(byte), "byte 0x\(String(b, radix: 16))")
+        }
+    }
+
+    @Test func hexValueDecodesBothCasesAndNothingElse() {
+        let digits = Array("0123456789abcdef".utf8)
+        let upper = Array("0123456789ABCDEF".utf8)
+        for b in 0...255 {
+            let byte = UInt8(b)
+            let expected = digits.firstIndex(of: byte) ?? upper.firstIndex(of: byte)
+            #expect(HTTPBytes.hexValue(byte) == expected.map { UInt8($0) }, "byte 0x\(String(b, radix: 16))")
+        }
+    }
+
+    @Test func lowerFoldsOnlyASCIIUppercase() {
+        for b in 0...255 {
+            let byte = UInt8(b)
+            let expected = (0x41...0x5A).contains(byte) ? byte + 0x20 : byte
+            #expect(HTTPBytes.lower(byte) == expected)
+        }
+    }
+
+    @Test func equalsLowercaseComparesCaseInsensitivelyAndByLength() {
+        let bytes = utf8("xContent-LENGTHy")
+        bytes.withUnsafeBytes { buffer in
+            #expect(HTTPBytes.equalsLowercase(buffer, 1..<15, "content-length"))
+            #expect(!HTTPBytes.equalsLowercase(buffer, 1..<14, "content-length"))
+            #expect(!HTTPBytes.equalsLowercase(buffer, 1..<15, "content-lengtx"))
+            #expect(!HTTPBytes.equalsLowercase(buffer, 0..<14, "content-length"))
+        }
+    }
+}
