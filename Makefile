@@ -1,7 +1,7 @@
 # Turnout — the two commands that do all setup on a fresh Debian machine with Swift:
 #   make demo   install missing system packages, build, run the embedded demo
 #   make test   the same setup, then every test (unit + end-to-end through the real binary)
-# Other targets: build, unit, e2e, bench, bench-micro, deps, clean.
+# Other targets: build, unit, e2e, soak, bench, bench-micro, deps, clean.
 
 SWIFT        ?= swift
 PYTHON       ?= python3
@@ -11,7 +11,7 @@ DEB_PACKAGES := libssl-dev zlib1g-dev curl python3 python3-pip ca-certificates p
 # Extra packages for the load comparison (make bench).
 BENCH_PACKAGES := nginx-light haproxy wrk
 
-.PHONY: all deps build demo test unit e2e bench bench-micro clean
+.PHONY: all deps build demo test unit e2e soak bench bench-micro clean
 
 all: build
 
@@ -40,6 +40,11 @@ unit:
 
 e2e:
 	cd Tests/EndToEnd && TURNOUT_BIN=$(TURNOUT_BIN) TURNOUT_E2E_REQUIRE=1 $(PYTHON) -m pytest -q -ra
+
+## soak: the large-transfer tests with 1 GiB bodies each way (a few minutes).
+soak: deps build
+	cd Tests/EndToEnd && TURNOUT_BIN=$(TURNOUT_BIN) TURNOUT_E2E_REQUIRE=1 TURNOUT_LARGE_MIB=1024 \
+	  $(PYTHON) -m pytest -q -ra test_large.py
 
 ## bench: nginx / HAProxy / Turnout side by side (Benchmarks/load/compare.sh).
 bench: deps build

@@ -66,6 +66,8 @@ final class ClientConnection: EventHandler {
     /// The client's IP as text bytes (for X-Forwarded-For and the log).
     let clientIP: [UInt8]
     let clientPort: UInt16
+    /// The client socket's byte stream (plain TCP; TLS slots in here).
+    let transport = Transport.plain
 
     // Readiness (edge-triggered: set by events, cleared on EAGAIN).
     private var isReadable = false
@@ -90,6 +92,8 @@ final class ClientConnection: EventHandler {
     private var requestChunked = ChunkedDecoder()
     private var isRequestReceived = false
     private var requestBodySent: Int64 = 0
+    /// True once any byte of this attempt's request reached the upstream socket.
+    private var hasWrittenUpstream = false
     private var requestIDBytes: [UInt8]
 
     // Upstream side.
@@ -264,7 +268,7 @@ final class ClientConnection: EventHandler {
         if inBuf.writableBytes == 0 && !makeRoomInInBuf() { return false }
         let r: IOResult<Int>
         do {
-            r = try Syscall.read(fd, inBuf.base! + inBuf.writeIndex, inBuf.writableBytes)
+            r = try transport.read(fd, inBuf.base! + inBuf.writeIndex, inBuf.writableBytes)
         } catch {
             abort(note: "client read failed")
             return false
@@ -422,6 +426,7 @@ final class ClientConnection: EventHandler {
         }
         requestPhase = isRequestReceived ? .done : .body
         requestBodySent = 0
+        hasWrittenUpstream = false
         hasRetried = false
         if !head.isKeepAlive { closeAfterResponse = true }
         startExchange()
@@ -713,6 +718,7 @@ final class ClientConnection: EventHandler {
             up.isWritable = false
             return false
         case .processed(var n):
+            if n > 0 { hasWrittenUpstream = true }
             let fromHead = min(n, headCount)
             upOut.readIndex += fromHead
             n -= fromHead
@@ -811,7 +817,7 @@ final class ClientConnection: EventHandler {
                 if !isResponseReceived { abort(note: "upstream closed mid-body") }
             }
         case .tunnel:
-            if outBuf.isEmpty && upIn.readIndex == upIn.writeIndex { Syscall.shutdownWrite(fd) }
+            if outBuf.isEmpty && upIn.readIndex == upIn.writeIndex { transport.shutdownWrite(fd) }
         default:
             break
         }
@@ -1085,7 +1091,7 @@ final class ClientConnection: EventHandler {
         let r: IOResult<Int>
         do {
             r = try withUnsafeBytes(of: &iov) { raw throws(IOError) in
-                try Syscall.writev(fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count)
+                try transport.writev(fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count)
             }
         } catch {
             abort(note: "client write failed")
@@ -1111,7 +1117,7 @@ final class ClientConnection: EventHandler {
                 outBuf.writeIndex = 0
             }
             if responsePhase == .tunnel, let up = upstream, up.sawEOF, upIn.readIndex == upIn.writeIndex, outBuf.isEmpty {
-                Syscall.shutdownWrite(fd)
+                transport.shutdownWrite(fd)
             }
             return true
         }
@@ -1219,12 +1225,15 @@ final class ClientConnection: EventHandler {
     /// stale keep-alive close and repeating the request is safe; otherwise answers 502.
     private func upstreamFailed(_ error: IOError, note: StaticString) {
         guard let up = upstream, let member else { return }
+        // Safe to repeat: an idempotent method whose body (if any) is still here to resend,
+        // or any request of which the upstream received nothing at all.
         let canRetry = up.wasReused && !hasResponseBytes && !hasRetried && requestBodySent == 0
-            && (head.method.isIdempotent || head.framing != .none)
+            && (head.method.isIdempotent || !hasWrittenUpstream)
         upstream = nil
         loop.close(up)
         if canRetry {
             hasRetried = true
+            hasWrittenUpstream = false
             upIn.readIndex = 0
             upIn.writeIndex = 0
             responsePassEnd = 0
@@ -1367,7 +1376,7 @@ final class ClientConnection: EventHandler {
             close()
             return
         }
-        Syscall.shutdownWrite(fd)
+        transport.shutdownWrite(fd)
         isLingering = true
         inBuf.readIndex = 0
         inBuf.writeIndex = 0
@@ -1382,7 +1391,7 @@ final class ClientConnection: EventHandler {
             inBuf.writeIndex = 0
             let r: IOResult<Int>
             do {
-                r = try Syscall.read(fd, inBuf.base!, inBuf.capacity)
+                r = try transport.read(fd, inBuf.base!, inBuf.capacity)
             } catch {
                 close()
                 return

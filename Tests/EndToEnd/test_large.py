@@ -1,15 +1,19 @@
-"""100 MiB transfers through the proxy, streamed at both ends, with the proxy's RSS
-sampled throughout: streaming must not buffer whole bodies."""
+"""Large transfers through the proxy, streamed at both ends, with the proxy's RSS
+sampled throughout: streaming must not buffer whole bodies.
+
+100 MiB each way by default; `TURNOUT_LARGE_MIB=1024` (what `make soak` sets) runs the
+same tests with 1 GiB bodies."""
 
 import hashlib
 import http.client
 import json
+import os
 
 import pytest
 
 from client import RssSampler, pattern_chunks, pattern_sha256
 
-SIZE = 100 * 1024 * 1024
+SIZE = int(os.environ.get("TURNOUT_LARGE_MIB", "100")) * 1024 * 1024
 RSS_LIMIT_KIB = 64 * 1024
 
 
@@ -17,8 +21,8 @@ def _conn(proxy):
     return http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=60)
 
 
-@pytest.mark.timeout(180)
-def test_upload_100mib_content_length(proxy, origin):
+@pytest.mark.timeout(180 + SIZE // (4 << 20))
+def test_large_upload_content_length(proxy, origin):
     conn = _conn(proxy)
     try:
         with RssSampler(proxy.pid) as rss:
@@ -34,11 +38,12 @@ def test_upload_100mib_content_length(proxy, origin):
     finally:
         conn.close()
     assert rss.samples > 0
+    print(f"{SIZE >> 20} MiB: proxy RSS peak {rss.max_kib} KiB over {rss.samples} samples")
     assert rss.max_kib < RSS_LIMIT_KIB, f"proxy RSS peaked at {rss.max_kib} KiB during the upload"
 
 
-@pytest.mark.timeout(180)
-def test_upload_100mib_chunked(proxy, origin):
+@pytest.mark.timeout(180 + SIZE // (4 << 20))
+def test_large_upload_chunked(proxy, origin):
     sizes = [65536, 1000, 32768, 7, 65536 * 2]
     conn = _conn(proxy)
     try:
@@ -67,11 +72,12 @@ def test_upload_100mib_chunked(proxy, origin):
         assert json.loads(data) == {"sha256": pattern_sha256(SIZE), "length": SIZE}
     finally:
         conn.close()
+    print(f"{SIZE >> 20} MiB: proxy RSS peak {rss.max_kib} KiB over {rss.samples} samples")
     assert rss.max_kib < RSS_LIMIT_KIB, f"proxy RSS peaked at {rss.max_kib} KiB during the chunked upload"
 
 
-@pytest.mark.timeout(180)
-def test_download_100mib(proxy, origin):
+@pytest.mark.timeout(180 + SIZE // (4 << 20))
+def test_large_download(proxy, origin):
     conn = _conn(proxy)
     try:
         with RssSampler(proxy.pid) as rss:
@@ -90,10 +96,11 @@ def test_download_100mib(proxy, origin):
         assert h.hexdigest() == pattern_sha256(SIZE)
     finally:
         conn.close()
+    print(f"{SIZE >> 20} MiB: proxy RSS peak {rss.max_kib} KiB over {rss.samples} samples")
     assert rss.max_kib < RSS_LIMIT_KIB, f"proxy RSS peaked at {rss.max_kib} KiB during the download"
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(180 + SIZE // (4 << 20))
 def test_download_slow_reader_does_not_buffer(proxy, origin):
     # A client that reads slowly must not make the proxy buffer the origin's body.
     import socket
@@ -108,6 +115,7 @@ def test_download_slow_reader_does_not_buffer(proxy, origin):
             first = s.recv(65536)
             assert first.startswith(b"HTTP/1.1 200")
             time.sleep(2.0)  # stall: the origin keeps writing, the proxy must apply backpressure
+        print(f"{SIZE >> 20} MiB: proxy RSS peak {rss.max_kib} KiB over {rss.samples} samples")
         assert rss.max_kib < RSS_LIMIT_KIB, f"proxy RSS reached {rss.max_kib} KiB while the client stalled"
     finally:
         s.close()

@@ -1,0 +1,37 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the bytes of one connection reach its socket.
+///
+/// The relay logic in `ClientConnection` reads, writes and half-closes only through
+/// this type, so a TLS stream (OpenSSL over the same non-blocking fd, reporting "want
+/// read/write" as `.wouldBlock`) becomes one more case here without touching the proxy
+/// state machine. Today every connection is plain TCP; a single-case enum costs nothing
+/// at run time (no existential, no allocation, the switch folds away).
+enum Transport {
+    /// Bytes go to the kernel socket as they are.
+    case plain
+
+    @inline(__always)
+    func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) throws(IOError) -> IOResult<Int> {
+        switch self {
+        case .plain: return try Syscall.read(fd, buffer, count)
+        }
+    }
+
+    @inline(__always)
+    func writev(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(IOError) -> IOResult<Int> {
+        switch self {
+        case .plain: return try Syscall.writev(fd, iov, count)
+        }
+    }
+
+    /// Ends the sending direction (TLS would send close_notify first).
+    @inline(__always)
+    func shutdownWrite(_ fd: Int32) {
+        switch self {
+        case .plain: Syscall.shutdownWrite(fd)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+"""A pooled upstream connection that the origin closed while the proxy was reusing it:
+safe requests are retried once on a fresh connection, unsafe ones are not repeated."""
+
+from __future__ import annotations
+
+import threading
+
+from client import RawConn, build_request
+
+
+def _stale_on_second_request():
+    """An origin that answers the first request on each connection with keep-alive and
+    then, like a server whose idle timeout just fired, closes the connection when the
+    second request arrives, without answering it."""
+    seen: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def respond(sock, req):
+        with lock:
+            n = seen.get(req["conn"], 0) + 1
+            seen[req["conn"]] = n
+        if n >= 2:
+            return False  # close without a response byte
+        body = f"conn {req['conn']}".encode()
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        return True
+
+    return respond
+
+
+def test_idempotent_request_retried_after_stale_keepalive_close(turnout, raw_origin_factory):
+    o = raw_origin_factory(_stale_on_second_request())
+    proxy = turnout([o.addr])
+    with RawConn(proxy.port) as c:
+        first = c.request("GET", "/one")
+        assert first.status == 200 and first.body == b"conn 1"
+        # Goes out on the pooled connection, which the origin closes: retried on a new one.
+        second = c.request("GET", "/two")
+        assert second.status == 200, second.body
+        assert second.body == b"conn 2"
+    paths = [(r["conn"], r["path"]) for r in o.requests]
+    assert paths == [(1, "/one"), (1, "/two"), (2, "/two")]
+
+
+def test_post_with_body_is_not_repeated(turnout, raw_origin_factory):
+    o = raw_origin_factory(_stale_on_second_request())
+    proxy = turnout([o.addr])
+    with RawConn(proxy.port) as c:
+        assert c.request("GET", "/warm").status == 200
+        c.send(build_request("POST", "/pay", body=b"amount=10"))
+        r = c.read_response()
+        assert r.status == 502
+    posts = [r for r in o.requests if r["method"] == "POST"]
+    assert len(posts) == 1, "a non-idempotent request reached the origin more than once"
