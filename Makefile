@@ -8,8 +8,6 @@ PYTHON       ?= python3
 TURNOUT_BIN  ?= $(CURDIR)/.build/release/turnout
 # System packages the build, the demo and the tests need (Debian names).
 DEB_PACKAGES := libssl-dev zlib1g-dev curl python3 python3-pip ca-certificates procps
-# Extra packages for the load comparison (make bench).
-BENCH_PACKAGES := nginx-light haproxy wrk
 
 .PHONY: all deps build demo test unit e2e soak bench bench-micro clean
 
@@ -48,7 +46,6 @@ soak: deps build
 
 ## bench: nginx / HAProxy / Turnout side by side (Benchmarks/load/compare.sh).
 bench: deps build
-	@bash .ci/install-deps $(BENCH_PACKAGES)
 	TURNOUT_BIN=$(TURNOUT_BIN) bash Benchmarks/load/compare.sh
 
 ## bench-micro: parser and routing micro-benchmarks (ordo-one/benchmark).

@@ -6,31 +6,49 @@ import TurnoutRouting
 ///
 /// Built only by `ConfigLoader`, which guarantees: at least one listener, at least one pool, pool names unique and
 /// matching `[A-Za-z0-9_-]+`, every pool non-empty with unique members and at least one member of positive weight,
-/// `activePool` naming one of `pools`, and `settings.workers` already resolved to a positive count (`auto` becomes
+/// `split` with one share per pool adding up to 100 %, rules and overrides naming only pools that exist, and `settings.workers` already resolved to a positive count (`auto` becomes
 /// the number of active processors when the file is loaded).
 public struct TurnoutConfig: Equatable, Sendable {
     /// Listeners, workers, timeouts, limits, header rewriting, upstream pooling and the access log.
     public var settings: ProxySettings
     /// The pools, in file order.
     public var pools: [Pool]
-    /// Name of the pool that takes traffic; always one of `pools`.
-    public var activePool: String
+    /// How weighted traffic is divided between `pools` (one share per pool, in pool order).
+    public var split: Split
+    /// Cohorts, overrides, match rules and the upstream pool header.
+    public var routing: RoutingPolicy
     /// Threshold of the process logger, from `log.level`.
     public var logLevel: Logging.Logger.Level
     /// Path of the file the configuration came from, as given to the loader.
     public var sourcePath: String
 
+    /// The pool taking 100 % of the default split, if one does (`active: NAME`).
+    public var activePool: String? { split.soleIndex.map { pools[$0].name } }
+
+    /// `blue 95%, green 5%`: the default split for humans.
+    public var splitDescription: String {
+        zip(pools, split.partsPerMillion).filter { $0.1 > 0 }.map { "\($0.0.name) \(Split.formatPercent($0.1))" }
+            .joined(separator: ", ")
+    }
+
+    /// The routing snapshot this configuration starts with.
+    public func makeRouteTable(generation: UInt64 = 1) -> RouteTable {
+        RouteTable(generation: generation, pools: pools, split: split, policy: routing)
+    }
+
     /// Creates a configuration. Prefer `ConfigLoader`, which validates.
     public init(
         settings: ProxySettings,
         pools: [Pool],
-        activePool: String,
+        split: Split,
+        routing: RoutingPolicy = RoutingPolicy(),
         logLevel: Logging.Logger.Level,
         sourcePath: String
     ) {
         self.settings = settings
         self.pools = pools
-        self.activePool = activePool
+        self.split = split
+        self.routing = routing
         self.logLevel = logLevel
         self.sourcePath = sourcePath
     }

@@ -14,6 +14,9 @@ extension ConfigLoader {
         guard !mapping.entries.isEmpty else {
             throw reader.error(at: entry.value, entry.path, "expected at least one pool")
         }
+        guard mapping.entries.count <= RouteTable.maxPools else {
+            throw reader.error(at: entry.value, entry.path, "at most \(RouteTable.maxPools) pools are supported")
+        }
         var pools: [Pool] = []
         for item in mapping.entries {
             guard ConfigValues.isPoolName(item.name) else {
@@ -33,14 +36,23 @@ extension ConfigLoader {
             entry.value, entry.path, what: "a pool (a mapping with \"members\")", allowsNull: false
         )
         var members: [PoolMember]?
+        var balance = BalancePolicy.roundRobin
         for item in body.entries {
             switch item.name {
             case "members": members = try readMembers(item, pool: entry.name, reader)
-            default: throw reader.unknownKey(item, allowed: ["members"])
+            case "balance":
+                let names = BalancePolicy.allCases.map(\.rawValue)
+                let text = try reader.text(item.value, item.path, what: "one of \(names.joined(separator: ", "))")
+                guard let policy = BalancePolicy(rawValue: text) else {
+                    throw reader.error(
+                        at: item.value, item.path, "expected one of \(names.joined(separator: ", ")), got \"\(text)\"")
+                }
+                balance = policy
+            default: throw reader.unknownKey(item, allowed: ["members", "balance"])
             }
         }
         guard let members else { throw reader.missingKey("members", in: body) }
-        return Pool(name: entry.name, members: members)
+        return Pool(name: entry.name, members: members, balance: balance)
     }
 
     /// `members`: a non-empty list of distinct members, at least one with a positive weight.

@@ -48,6 +48,7 @@ public enum ConfigLoader {
             case "listen": settings.listeners = try listeners(entry, reader)
             case "pools": pools = try readPools(entry, reader)
             case "active": _ = try reader.text(entry.value, entry.path, what: "the name of a pool")
+            case "split", "routing": break  // read below, once the pools are known
             case "timeouts": settings.timeouts = try timeouts(entry, reader)
             case "limits": settings.limits = try limits(entry, reader)
             case "upstream": settings.upstream = try upstream(entry, reader)
@@ -56,16 +57,19 @@ public enum ConfigLoader {
             default: throw reader.unknownKey(entry, allowed: topLevelKeys)
             }
         }
-        for required in ["listen", "pools", "active"] where top[required] == nil {
+        for required in ["listen", "pools"] where top[required] == nil {
             throw reader.missingKey(required, in: top)
         }
-        let active = try activePool(top, pools: pools, reader)
-        return TurnoutConfig(settings: settings, pools: pools, activePool: active, logLevel: logLevel, sourcePath: path)
+        let split = try readSplit(in: top, pools: pools, reader)
+        let routing = try top["routing"].map { entry throws(ConfigError) in try readRouting(entry, pools: pools, reader) }
+        return TurnoutConfig(
+            settings: settings, pools: pools, split: split, routing: routing ?? RoutingPolicy(), logLevel: logLevel,
+            sourcePath: path)
     }
 
     /// The keys allowed at the top level, in documentation order.
     static let topLevelKeys = [
-        "workers", "listen", "pools", "active", "timeouts", "limits", "upstream", "headers", "log",
+        "workers", "listen", "pools", "active", "split", "routing", "timeouts", "limits", "upstream", "headers", "log",
     ]
 
     /// Upper bound on `workers`: far more than any machine this runs on has cores.
@@ -104,19 +108,6 @@ public enum ConfigLoader {
             listeners.append(listener)
         }
         return listeners
-    }
-
-    /// `active`: the name of one of `pools`.
-    private static func activePool(_ top: ConfigMapping, pools: [Pool], _ reader: ConfigReader) throws(ConfigError)
-        -> String
-    {
-        guard let entry = top["active"] else { throw reader.missingKey("active", in: top) }
-        let name = try reader.text(entry.value, entry.path, what: "the name of a pool")
-        guard pools.contains(where: { $0.name == name }) else {
-            let names = pools.map(\.name).joined(separator: ", ")
-            throw reader.error(at: entry.value, entry.path, "no pool is named \"\(name)\"; the pools are: \(names)")
-        }
-        return name
     }
 
     /// `timeouts`: durations; all must be positive except `drain`, where 0 means "do not wait".
@@ -182,8 +173,12 @@ public enum ConfigLoader {
             switch item.name {
             case "max_idle_per_member":
                 upstream.maxIdlePerMember = try reader.integer(item.value, item.path, in: 0...10_000)
+            case "max_fails":
+                upstream.maxFails = try reader.integer(item.value, item.path, in: 1...1_000)
+            case "fail_timeout":
+                upstream.failTimeoutMs = try reader.duration(item.value, item.path, allowsZero: false)
             default:
-                throw reader.unknownKey(item, allowed: ["max_idle_per_member"])
+                throw reader.unknownKey(item, allowed: ["max_idle_per_member", "max_fails", "fail_timeout"])
             }
         }
         return upstream

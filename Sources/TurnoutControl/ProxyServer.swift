@@ -22,18 +22,10 @@ public final class ProxyServer {
         self.logger = logger
     }
 
-    /// The routing snapshot the configuration describes.
-    public static func makeRouteTable(_ config: TurnoutConfig) throws -> RouteTable {
-        guard let active = config.pools.firstIndex(where: { $0.name == config.activePool }) else {
-            throw ConfigurationError("active pool \(config.activePool) is not defined")
-        }
-        return RouteTable(generation: 1, pools: config.pools, activePoolIndex: active)
-    }
-
     /// Binds the listeners and starts the workers. Errors (a port in use, a bad address)
     /// surface here, before any traffic is accepted.
     public func start() throws {
-        let table = try Self.makeRouteTable(config)
+        let table = config.makeRouteTable()
         let settings = config.settings
         switch settings.accessLog.destination {
         case .off: accessLogFD = -1
@@ -80,7 +72,7 @@ public final class ProxyServer {
             metadata: [
                 "turnout.listen": "\(zip(settings.listeners, boundPorts).map { ListenAddress(host: $0.host, port: $1).description })",
                 "turnout.workers": "\(settings.workers)",
-                "turnout.pool": "\(config.activePool)",
+                "turnout.split": "\(config.splitDescription)",
             ])
     }
 

@@ -1,4 +1,5 @@
 import TurnoutHTTP
+import TurnoutRouting
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,6 +14,8 @@ struct AccessLogRecord {
     var version: HTTPVersion
     var status: Int
     var pool: [UInt8]?
+    /// Why the pool was chosen (`weight`, `header`, `cookie`, `sticky`, `fallback`).
+    var reason: RoutingReason?
     var member: [UInt8]?
     var bytesIn: Int64
     var bytesOut: Int64
@@ -184,6 +187,8 @@ final class AccessLogWriter {
         appendInt(Int64(r.status))
         appendStatic(" pool=")
         if let p = r.pool { buffer.append(contentsOf: p) } else { buffer.append(0x2D) }
+        appendStatic(" reason=")
+        if let reason = r.reason { appendStatic(reason.staticName) } else { buffer.append(0x2D) }
         appendStatic(" member=")
         if let m = r.member { buffer.append(contentsOf: m) } else { buffer.append(0x2D) }
         appendStatic(" in=")
@@ -237,6 +242,14 @@ final class AccessLogWriter {
         } else {
             appendStatic("null")
         }
+        appendStatic(",\"reason\":")
+        if let reason = r.reason {
+            buffer.append(0x22)
+            appendStatic(reason.staticName)
+            buffer.append(0x22)
+        } else {
+            appendStatic("null")
+        }
         appendStatic(",\"member\":")
         if let m = r.member {
             buffer.append(0x22)
@@ -265,5 +278,18 @@ final class AccessLogWriter {
             buffer.append(0x22)
         }
         appendStatic("}\n")
+    }
+}
+
+extension RoutingReason {
+    /// The reason's name without allocating.
+    var staticName: StaticString {
+        switch self {
+        case .weight: return "weight"
+        case .header: return "header"
+        case .cookie: return "cookie"
+        case .sticky: return "sticky"
+        case .fallback: return "fallback"
+        }
     }
 }

@@ -66,6 +66,7 @@ final class ClientConnection: EventHandler {
     /// The client's IP as text bytes (for X-Forwarded-For and the log).
     let clientIP: [UInt8]
     let clientPort: UInt16
+    let clientAddress: IPAddress
     /// The client socket's byte stream (plain TCP; TLS slots in here).
     let transport = Transport.plain
 
@@ -101,6 +102,9 @@ final class ClientConnection: EventHandler {
     private var pool: PoolState?
     private var member: MemberState?
     private var hasRetried = false
+    /// The routing decision of the current request.
+    private var decision = RoutingDecision(poolIndex: 0, reason: .weight)
+    private var isCountedOutstanding = false
 
     // Response side.
     private var responseScanner = HTTP1HeadScanner()
@@ -129,6 +133,7 @@ final class ClientConnection: EventHandler {
         self.worker = worker
         self.clientIP = Array(address.ipText.utf8)
         self.clientPort = address.port
+        self.clientAddress = address.ipAddress
         self.requestIDBytes = [UInt8](repeating: 0x30, count: 32)
         super.init(fd: fd)
         requestChunked.maxTrailerBytes = worker.settings.limits.head.maxHeadBytes
@@ -171,7 +176,7 @@ final class ClientConnection: EventHandler {
         if !up.isConnected && up.isWritable {
             let err = Syscall.socketError(up.fd)
             if err != 0 {
-                upstreamFailed(IOError("connect", errno: err), note: "upstream connect failed")
+                upstreamConnectFailed(IOError("connect", errno: err), note: "upstream connect failed", status: 502)
                 return
             }
             up.isConnected = true
@@ -192,7 +197,8 @@ final class ClientConnection: EventHandler {
         }
         switch responsePhase {
         case .connecting:
-            gatewayError(504, "upstream connect timed out")
+            if let member { worker.logUpstreamReason("upstream connect timed out", member: member) }
+            upstreamConnectFailed(nil, note: "upstream connect timed out", status: 504)
             return
         case .waitingHead where !hasResponseBytes && requestPhase == .done:
             gatewayError(504, "upstream response timed out")
@@ -482,15 +488,6 @@ final class ClientConnection: EventHandler {
     // MARK: Starting an exchange
 
     private func startExchange() {
-        let table = worker.routeTable
-        let decision = table.decide()
-        let poolState = worker.pools[decision.poolIndex]
-        pool = poolState
-        guard let chosen = poolState.pickMember() else {
-            gatewayError(503, "pool has no members")
-            return
-        }
-        member = chosen
         makeRequestID()
         responseScanner.reset()
         hasResponseBytes = false
@@ -498,7 +495,82 @@ final class ClientConnection: EventHandler {
         isResponseReceived = false
         status = 0
         errorNote = ""
+        guard route() else { return }
         connectUpstream(reuse: true)
+    }
+
+    /// Chooses the pool and member for the current request from the worker's current
+    /// snapshot (read once here). False when it answered the request itself (503).
+    private func route() -> Bool {
+        let table = worker.routeTable
+        let src = inBuf.bytes(from: headStart)
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        var request = RoutingRequest(
+            host: head.hostIndex >= 0 ? UnsafeRawBufferPointer(rebasing: src[head.headers[head.hostIndex].value.range]) : empty,
+            path: UnsafeRawBufferPointer(rebasing: src[head.targetSpan.range]),
+            client: clientAddress, random: UInt32(truncatingIfNeeded: worker.nextRandom()))
+        if table.readsRequestFields {
+            for field in head.headers {
+                let name = UnsafeRawBufferPointer(rebasing: src[field.name.range])
+                let value = UnsafeRawBufferPointer(rebasing: src[field.value.range])
+                if request.overrideHeader == nil, let n = table.overrideHeaderName, HeaderName.matches(name, n) {
+                    request.overrideHeader = value
+                } else if request.cohortHeader == nil, let n = table.cohortHeaderName, HeaderName.matches(name, n) {
+                    request.cohortHeader = value
+                } else if table.readsCookies, HeaderName.matches(name, "cookie") {
+                    if request.overrideCookie == nil, let n = table.overrideCookieName {
+                        request.overrideCookie = n.withUnsafeBytes { Cookies.value(named: $0, in: value) }
+                    }
+                    if request.cohortCookie == nil, let n = table.cohortCookieName {
+                        request.cohortCookie = n.withUnsafeBytes { Cookies.value(named: $0, in: value) }
+                    }
+                    if request.bucketCookie == nil, let n = table.bucketCookieName {
+                        request.bucketCookie = n.withUnsafeBytes { Cookies.value(named: $0, in: value) }
+                    }
+                }
+            }
+        }
+        let decision = table.decide(request, available: worker.availablePools())
+        self.decision = decision
+        if decision.ignoredOverride != .none { worker.logIgnoredOverride(decision.ignoredOverride, clientIP: clientIP) }
+        let poolState = worker.pools[decision.poolIndex]
+        if decision.reason == .fallback { worker.noteFallback(to: poolState) }
+        pool = poolState
+        guard let chosen = poolState.pickMember(now: loop.now, random: worker.nextRandom()) else {
+            gatewayError(503, "pool has no members")
+            return false
+        }
+        setMember(chosen)
+        return true
+    }
+
+    /// Moves this exchange's outstanding-request count to `newMember`.
+    private func setMember(_ newMember: MemberState?) {
+        if let m = member, isCountedOutstanding { m.outstanding -= 1 }
+        member = newMember
+        isCountedOutstanding = newMember != nil
+        if let m = newMember { m.outstanding += 1 }
+    }
+
+    /// A connection to the chosen member could not be made. The request reached nobody,
+    /// so it may go anywhere: the member is marked (passive health) and the request is
+    /// routed once more, possibly to another member or pool.
+    private func upstreamConnectFailed(_ error: IOError?, note: StaticString, status code: Int) {
+        if let up = upstream {
+            upstream = nil
+            loop.close(up)
+        }
+        if let member {
+            member.connectFailed(now: loop.now)
+            if let error { worker.logUpstreamError(error, member: member, note: note) }
+        }
+        if !hasRetried {
+            hasRetried = true
+            hasWrittenUpstream = false
+            if route() { connectUpstream(reuse: true) }
+            return
+        }
+        gatewayError(code, note)
     }
 
     private func connectUpstream(reuse: Bool) {
@@ -526,8 +598,7 @@ final class ClientConnection: EventHandler {
                 loop.armTimer(self, list: worker.timers.upstreamConnect)
             }
         } catch {
-            worker.logUpstreamError(error, member: member, note: "upstream connect failed")
-            gatewayError(502, "upstream connect failed")
+            upstreamConnectFailed(error, note: "upstream connect failed", status: 502)
         }
     }
 
@@ -537,6 +608,7 @@ final class ClientConnection: EventHandler {
     private func writeRequestHead() {
         let src = inBuf.bytes(from: headStart)
         let needed = head.headLength + clientIP.count * 2 + 256 + settings.headers.requestIDHeader.utf8.count
+            + (worker.routeTable.poolHeaderName?.count ?? 0) + (pool?.nameBytes.count ?? 0)
         if upOut.capacity < needed { upOut.grow(to: needed, pool: worker.buffers) }
         func put(_ span: Span) {
             upOut.append(UnsafeRawBufferPointer(rebasing: src[span.range]))
@@ -563,8 +635,15 @@ final class ClientConnection: EventHandler {
         var sawForwardedProto = false
         var sawForwardedHost = false
         let trust = settings.headers.trustForwarded
+        let table = worker.routeTable
         for field in head.headers {
             if field.isHopByHop { continue }
+            if table.stripsRequestFields, field.kind == .other {
+                // Routing control fields are for the proxy: never forwarded as sent.
+                let name = UnsafeRawBufferPointer(rebasing: src[field.name.range])
+                if let n = table.overrideHeaderName, HeaderName.matches(name, n) { continue }
+                if let n = table.poolHeaderNameLowercased, HeaderName.matches(name, n) { continue }
+            }
             switch field.kind {
             case .contentLength:
                 continue
@@ -646,6 +725,12 @@ final class ClientConnection: EventHandler {
                 put(head.headers[head.hostIndex].value)
                 upOut.append("\r\n")
             }
+        }
+        if let name = table.poolHeaderName, let pool {
+            upOut.append(name)
+            upOut.append(": ")
+            upOut.append(pool.nameBytes)
+            upOut.append("\r\n")
         }
         if head.requestIDIndex < 0 && !worker.requestIDHeaderBytes.isEmpty {
             upOut.append(worker.requestIDHeaderBytes)
@@ -865,10 +950,11 @@ final class ClientConnection: EventHandler {
             gatewayError(502, "invalid response from upstream")
             return false
         }
+        member?.responded()
         let headOffset = upIn.readIndex + range.lowerBound
         let bodyStart = upIn.readIndex + range.upperBound
         outBuf.attach(worker.buffers)
-        let needed = response.headLength + 256
+        let needed = response.headLength + 384 + (worker.routeTable.bucketCookieName?.count ?? 0)
         if outBuf.capacity - outBuf.writeIndex < needed { outBuf.grow(to: outBuf.writeIndex + needed, pool: worker.buffers) }
         if response.isInterim {
             if head.version == .http11 {
@@ -962,6 +1048,15 @@ final class ClientConnection: EventHandler {
             outBuf.append("Transfer-Encoding: chunked\r\n")
         case .none, .chunkedToClose, .closePass:
             break
+        }
+        if decision.issueBucketCookie, let name = worker.routeTable.bucketCookieName {
+            outBuf.append("Set-Cookie: ")
+            outBuf.append(name)
+            outBuf.append(byte: 0x3D)
+            outBuf.appendDecimal(Int64(decision.bucket))
+            outBuf.append("; Path=/; Max-Age=")
+            outBuf.appendDecimal(Int64(worker.routeTable.policy.cohort.bucketCookie?.maxAgeSeconds ?? 0))
+            outBuf.append("; HttpOnly; SameSite=Lax\r\n")
         }
         if closeAfterResponse {
             outBuf.append("Connection: close\r\n")
@@ -1152,6 +1247,8 @@ final class ClientConnection: EventHandler {
             }
         }
         logAccess()
+        setMember(nil)
+        pool = nil
         upIn.release(worker.buffers)
         upOut.release(worker.buffers)
         outBuf.release(worker.buffers)
@@ -1207,6 +1304,7 @@ final class ClientConnection: EventHandler {
                     version: head.version,
                     status: status,
                     pool: pool?.nameBytes,
+                    reason: pool != nil ? decision.reason : nil,
                     member: member?.labelBytes,
                     bytesIn: bytesIn,
                     bytesOut: bytesOut,
@@ -1412,6 +1510,7 @@ final class ClientConnection: EventHandler {
     func close() {
         if isClosed { return }
         isClosed = true
+        setMember(nil)
         if let up = upstream {
             upstream = nil
             loop.close(up)
@@ -1437,5 +1536,28 @@ final class ClientConnection: EventHandler {
 extension UnsafeRawBufferPointer {
     fileprivate subscript(safe i: Int) -> UInt8? {
         i >= 0 && i < count ? self[i] : nil
+    }
+}
+
+/// ASCII case-insensitive header name comparison against a lowercase name.
+enum HeaderName {
+    @inline(__always)
+    static func matches(_ name: UnsafeRawBufferPointer, _ lower: [UInt8]) -> Bool {
+        guard name.count == lower.count else { return false }
+        for k in 0..<lower.count {
+            let b = name[k]
+            if (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) != lower[k] { return false }
+        }
+        return true
+    }
+
+    @inline(__always)
+    static func matches(_ name: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+        guard name.count == lower.utf8CodeUnitCount else { return false }
+        for k in 0..<name.count {
+            let b = name[k]
+            if (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) != lower.utf8Start[k] { return false }
+        }
+        return true
     }
 }

@@ -61,6 +61,10 @@ public struct HeaderSettings: Equatable, Sendable {
 public struct UpstreamSettings: Equatable, Sendable {
     /// Idle keep-alive connections kept per member per worker.
     public var maxIdlePerMember: Int = 64
+    /// Failed connection attempts in a row that mark a member down (passive health).
+    public var maxFails: Int = 1
+    /// How long a member stays down before it is tried again.
+    public var failTimeoutMs: Int = 10_000
 
     public init() {}
 }

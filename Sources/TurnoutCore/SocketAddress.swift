@@ -1,4 +1,5 @@
 import CTurnoutSys
+import TurnoutRouting
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,6 +73,20 @@ public struct SocketAddress: Sendable {
                 return "unix"
             }
             return String(cString: buf)
+        }
+    }
+
+    /// The IP address as 128 bits (IPv4 held IPv4-mapped), for routing and trust checks.
+    public var ipAddress: IPAddress {
+        withUnsafeBytes(of: storage) { raw in
+            if family == AF_INET {
+                return IPAddress(ipv4: UInt32(bigEndian: raw.load(as: sockaddr_in.self).sin_addr.s_addr))
+            }
+            if family == AF_INET6 {
+                let a = raw.load(as: sockaddr_in6.self).sin6_addr
+                return withUnsafeBytes(of: a) { IPAddress(ipv6: $0) }
+            }
+            return IPAddress(high: 0, low: 0)
         }
     }
 

@@ -50,15 +50,23 @@ final class MemberState {
     let label: String
     /// The same as bytes, for the access log.
     let labelBytes: [UInt8]
+    let weight: Int
     unowned(unsafe) let worker: Worker
     // Loop-thread only: most recently used last.
     private(set) var idle: [UpstreamConnection] = []
+    /// Requests in flight to this member from this worker (for power-of-two-choices).
+    var outstanding = 0
+    /// Consecutive failed connection attempts (passive health).
+    var failures = 0
+    /// Loop time (ms) until which the member counts as down; 0 when up.
+    var downUntil: UInt64 = 0
 
-    init(address: MemberAddress, worker: Worker) throws {
+    init(address: MemberAddress, weight: Int, worker: Worker) throws {
         guard let sa = SocketAddress(host: address.host, port: address.port) else {
             throw ConfigurationError("member address \(address) is not an IP literal")
         }
         self.address = address
+        self.weight = weight
         self.socketAddress = sa
         self.label = address.description
         self.labelBytes = Array(address.description.utf8)
@@ -105,6 +113,24 @@ final class MemberState {
         worker.loop.armTimer(c, list: worker.timers.upstreamIdle)
     }
 
+    /// Up unless recent connection failures marked it down (nginx's max_fails/fail_timeout).
+    func isUp(now: UInt64) -> Bool { downUntil <= now }
+
+    /// A connection attempt failed; after `max_fails` in a row the member is down for `fail_timeout`.
+    func connectFailed(now: UInt64) {
+        failures += 1
+        if failures >= worker.settings.upstream.maxFails {
+            downUntil = now + UInt64(worker.settings.upstream.failTimeoutMs)
+            failures = 0
+        }
+    }
+
+    /// The member answered: it is up.
+    func responded() {
+        failures = 0
+        downUntil = 0
+    }
+
     func closeIdle(_ c: UpstreamConnection) {
         if let i = idle.firstIndex(where: { $0 === c }) { idle.remove(at: i) }
         worker.loop.close(c)
@@ -121,18 +147,41 @@ final class PoolState {
     let name: String
     let nameBytes: [UInt8]
     let members: [MemberState]
+    let policy: BalancePolicy
+    private let weights: [Int]
     private var balancer: SmoothWeightedRoundRobin
 
     init(pool: Pool, worker: Worker) throws {
         name = pool.name
         nameBytes = Array(pool.name.utf8)
-        members = try pool.members.map { try MemberState(address: $0.address, worker: worker) }
-        balancer = SmoothWeightedRoundRobin(weights: pool.members.map(\.weight))
+        members = try pool.members.map { try MemberState(address: $0.address, weight: $0.weight, worker: worker) }
+        policy = pool.balance
+        weights = pool.members.map(\.weight)
+        balancer = SmoothWeightedRoundRobin(weights: weights)
     }
 
-    /// The next member by smooth weighted round robin.
-    func pickMember() -> MemberState? {
-        guard let i = balancer.next(isEligible: { _ in true }) else { return nil }
-        return members[i]
+    /// True when some member with weight can take a request now.
+    func isAvailable(now: UInt64) -> Bool {
+        for m in members where m.weight > 0 && m.isUp(now: now) { return true }
+        return false
+    }
+
+    /// The next member by the pool's policy, skipping members that are down. When every
+    /// member is down one is still returned (the attempt may find it back up), as nginx
+    /// does once its fail timeouts expire.
+    func pickMember(now: UInt64, random: UInt64) -> MemberState? {
+        let members = self.members
+        let index: Int?
+        switch policy {
+        case .roundRobin:
+            index = balancer.next(isEligible: { members[$0].isUp(now: now) }) ?? balancer.next(isEligible: { _ in true })
+        case .powerOfTwoChoices:
+            index = PowerOfTwoChoices.pick(
+                weights: weights, random: random, outstanding: { members[$0].outstanding },
+                isEligible: { members[$0].isUp(now: now) })
+                ?? PowerOfTwoChoices.pick(
+                    weights: weights, random: random, outstanding: { members[$0].outstanding }, isEligible: { _ in true })
+        }
+        return index.map { members[$0] }
     }
 }

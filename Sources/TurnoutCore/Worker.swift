@@ -46,6 +46,10 @@ public final class Worker {
     private var listeners: [ListenerHandler] = []
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
     private var randomState: (UInt64, UInt64) = (0, 0)
+    /// Requests routed to another pool because theirs had no available member.
+    private(set) var fallbackCount = 0
+    private var fallbacksSinceLog = 0
+    private var lastFallbackLog: UInt64 = 0
     private var drainTimer: DrainTimer?
     private var wakeup: WakeupHandler!
 
@@ -193,6 +197,53 @@ public final class Worker {
     }
 
     // MARK: Helpers for connections
+
+    /// 64 random bits (xorshift128+; for balancing and new buckets, not secrets).
+    func nextRandom() -> UInt64 {
+        var (s1, s0) = randomState
+        randomState.0 = s0
+        s1 ^= s1 << 23
+        randomState.1 = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26)
+        return randomState.1 &+ s0
+    }
+
+    /// Bit `i` set when pool `i` has a member that can take a request now.
+    func availablePools() -> UInt64 {
+        var mask: UInt64 = 0
+        let now = loop.now
+        for (i, p) in pools.enumerated() where p.isAvailable(now: now) { mask |= 1 << UInt64(i) }
+        return mask
+    }
+
+    /// Logs an override the router did not follow.
+    func logIgnoredOverride(_ outcome: IgnoredOverride, clientIP: [UInt8]) {
+        let why: String
+        switch outcome {
+        case .none: return
+        case .unknownPool: why = "it names no pool"
+        case .untrusted: why = "the client is not trusted to pick a pool"
+        case .unavailable: why = "the pool it names has no available member"
+        }
+        logger.info(
+            "ignored a pool override: \(why)",
+            metadata: ["turnout.client": "\(String(decoding: clientIP, as: UTF8.self))", "turnout.worker": "\(index)"])
+    }
+
+    /// Counts a request the split meant for a pool without available members; logs at
+    /// most once a second with the count since the last line.
+    func noteFallback(to other: PoolState) {
+        fallbackCount += 1
+        fallbacksSinceLog += 1
+        guard loop.now >= lastFallbackLog + 1000 else { return }
+        lastFallbackLog = loop.now
+        logger.warning(
+            "a pool of the split has no available member: requests go to another pool",
+            metadata: [
+                "turnout.fallback": "\(other.name)", "turnout.requests": "\(fallbacksSinceLog)",
+                "turnout.worker": "\(index)",
+            ])
+        fallbacksSinceLog = 0
+    }
 
     /// 32 random hex digits (xorshift128+ seeded from getrandom; ids, not secrets).
     func fillRequestID(_ out: inout [UInt8]) {

@@ -47,13 +47,24 @@ public struct PoolMember: Hashable, Sendable {
     }
 }
 
+/// How a pool spreads its requests over its members.
+public enum BalancePolicy: String, Hashable, Sendable, CaseIterable {
+    /// Smooth weighted round robin (nginx's algorithm): exact shares, interleaved.
+    case roundRobin = "round_robin"
+    /// Two members drawn at random (by weight), the one with fewer outstanding requests
+    /// per unit of weight wins: adapts to slow members without global coordination.
+    case powerOfTwoChoices = "p2c"
+}
+
 /// A named group of interchangeable origins (e.g. `blue`, `green`, `canary`).
 public struct Pool: Hashable, Sendable {
     public var name: String
     public var members: [PoolMember]
+    public var balance: BalancePolicy
 
-    public init(name: String, members: [PoolMember]) {
+    public init(name: String, members: [PoolMember], balance: BalancePolicy = .roundRobin) {
         self.name = name
         self.members = members
+        self.balance = balance
     }
 }

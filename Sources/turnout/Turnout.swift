@@ -74,7 +74,7 @@ extension Turnout {
 
         func run() throws {
             let cfg = try loadConfig(config)
-            print("\(config): OK (\(cfg.pools.count) pools, active \(cfg.activePool), \(cfg.settings.listeners.count) listeners, \(cfg.settings.workers) workers)")
+            print("\(config): OK (\(cfg.pools.count) pools, split \(cfg.splitDescription), \(cfg.settings.listeners.count) listeners, \(cfg.settings.workers) workers)")
         }
     }
 

@@ -123,7 +123,7 @@ private func repositoryRoot() -> URL {
             Pool(name: "blue", members: [member("127.0.0.1:9001"), member("127.0.0.1:9003", weight: 2)]),
             Pool(name: "green", members: [member("[::1]:9002")]),
         ],
-        activePool: "green",
+        split: .all(to: 1, of: 2),
         logLevel: .debug,
         sourcePath: "/etc/turnout/turnout.yaml"
     )
