@@ -1,4 +1,4 @@
-// Parser micro-benchmarks for TurnoutHTTP.
+// Parser micro-benchmarks for TurnoutHTTP (routing ones are in RoutingBenchmarks.swift).
 //
 // Run from the repository root:
 //     TURNOUT_BENCHMARKS=1 swift package benchmark
@@ -158,6 +158,8 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try? chunked.decodeChunked())
         }
     }
+
+    makeRoutingBenchmarks()
 
     // Control: proves the malloc counter is live (expect exactly 1 malloc per operation),
     // so the zeros above mean "no allocation" and not "not measured".

@@ -17,7 +17,19 @@ public enum DemoConfig {
           green:
             members:
               - 127.0.0.1:\(greenPort)
-        active: blue
+        split:
+          blue: 90%
+          green: 10%
+        routing:
+          pool_header: X-Turnout-Pool
+          cohort:
+            bucket_cookie:
+              name: turnout_bucket
+              max_age: 1h
+          overrides:
+            header: X-Turnout-Pool
+            cookie: turnout_pool
+            trusted_networks: [127.0.0.0/8, "::1/128"]
         log:
           level: info
           access: stdout
@@ -32,20 +44,24 @@ public enum DemoConfig {
 
     /// What the demo prints once it is serving.
     public static func banner(port: UInt16, bluePort: UInt16, greenPort: UInt16) -> String {
-        """
-        Turnout demo is running.
-          proxy   http://127.0.0.1:\(port)   (active pool: blue)
-          blue    http://127.0.0.1:\(bluePort)   (built-in origin)
-          green   http://127.0.0.1:\(greenPort)   (built-in origin)
+        let u = "http://127.0.0.1:\(port)"
+        return """
+            Turnout demo is running.
+              proxy   \(u)   split: blue 90%, green 10% (a canary)
+              blue    http://127.0.0.1:\(bluePort)   (built-in origin)
+              green   http://127.0.0.1:\(greenPort)   (built-in origin)
 
-        Try:
-          curl -s http://127.0.0.1:\(port)/hello            # answered by blue, echoing what it received
-          curl -si http://127.0.0.1:\(port)/hello | grep -i x-turnout-demo-pool
-          curl -s -d 'some body' http://127.0.0.1:\(port)/upload
-          curl -s -H 'Connection: close' http://127.0.0.1:\(port)/   # hop-by-hop headers never reach the origin
+            Try:
+              curl -si \(u)/hello                 # a new visitor: 90% blue, 10% green; note Set-Cookie: turnout_bucket
+              curl -s -c /tmp/turnout.jar -b /tmp/turnout.jar \(u)/hello   # keeps its bucket: always the same pool
+              curl -s -b turnout_bucket=950000 \(u)/hello   # buckets 900000-999999 are the canary's: green
+              curl -s -H 'X-Turnout-Pool: green' \(u)/hello # a tester forces green (loopback is a trusted network)
+              curl -s -b turnout_pool=green \(u)/hello      # the same with the pool cookie
+              curl -s -d 'some body' \(u)/upload            # bodies stream through; the origin echoes what it got
 
-        Access-log lines appear below. Press Ctrl-C to stop (in-flight requests finish first).
+            Each access-log line below says which pool took the request and why (reason=weight|sticky|header|cookie).
+            Press Ctrl-C to stop (in-flight requests finish first).
 
-        """
+            """
     }
 }

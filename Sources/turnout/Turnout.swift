@@ -102,6 +102,8 @@ extension Turnout {
                 throw ExitCode(1)
             }
             print(DemoConfig.banner(port: port, bluePort: blue.port, greenPort: green.port))
+            // Access-log lines go straight to fd 1: the banner must be out before them.
+            fflush(stdout)
             _ = server.waitForShutdownSignal()
         }
     }

@@ -48,13 +48,19 @@ def to_yaml(obj, indent: int = 0) -> str:
 
 def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers: int = 1,
                 timeouts: dict | None = None, limits: dict | None = None, headers: dict | None = None,
-                upstream: dict | None = None, log: dict | None = None) -> dict:
+                upstream: dict | None = None, log: dict | None = None, split: dict | None = None,
+                routing: dict | None = None) -> dict:
     cfg: dict = {
         "workers": workers,
         "listen": [f"127.0.0.1:{listen_port}"],
         "pools": {name: {"members": list(members)} for name, members in pools.items()},
-        "active": active,
     }
+    if split:
+        cfg["split"] = dict(split)
+    else:
+        cfg["active"] = active
+    if routing:
+        cfg["routing"] = routing
     if timeouts:
         cfg["timeouts"] = dict(timeouts)
     if limits:

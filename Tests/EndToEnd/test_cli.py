@@ -127,6 +127,18 @@ def test_demo(turnout_bin, tmp_path):
         with RawConn(8080) as c:
             for _ in range(5):
                 assert c.request("GET", "/").status == 200
+            # What the banner promises: the header flag and the pool cookie pick green, a
+            # bucket in the canary's range is green, one in blue's range is blue.
+            for headers, color in [
+                ((("X-Turnout-Pool", "green"),), "green"),
+                ((("Cookie", "turnout_pool=green"),), "green"),
+                ((("Cookie", "turnout_bucket=950000"),), "green"),
+                ((("Cookie", "turnout_bucket=5"),), "blue"),
+            ]:
+                r = c.request("GET", "/hello", headers)
+                assert r.status == 200 and color.encode() in r.body.lower(), (headers, r.body[:200])
+        banner = (tmp_path / "demo.out").read_text()
+        assert "X-Turnout-Pool: green" in banner
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
