@@ -27,8 +27,10 @@ final class UpstreamConnection: EventHandler {
     override func handleEvent(_ events: UInt32) {
         if let owner {
             owner.upstreamEvent(events)
-        } else {
-            // Idle: the server closed it or sent bytes nobody asked for.
+        } else if events & (cturnout_EPOLLIN | cturnout_EPOLLRDHUP | cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 {
+            // Idle: the server closed it or sent bytes nobody asked for. (Writability alone
+            // means nothing here: edge-triggered EPOLLOUT fires again whenever ACKs free
+            // send-buffer space, also after the connection went back to the pool.)
             member.closeIdle(self)
         }
     }

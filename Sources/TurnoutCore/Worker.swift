@@ -50,6 +50,8 @@ public final class Worker {
     private(set) var fallbackCount = 0
     private var fallbacksSinceLog = 0
     private var lastFallbackLog: UInt64 = 0
+    private var ignoredOverrides = 0
+    private var lastIgnoredOverrideLog: UInt64 = 0
     private var drainTimer: DrainTimer?
     private var wakeup: WakeupHandler!
 
@@ -215,7 +217,8 @@ public final class Worker {
         return mask
     }
 
-    /// Logs an override the router did not follow.
+    /// Logs an override the router did not follow: at most one line a second per worker
+    /// (the public can send overrides at will), with the count since the last line.
     func logIgnoredOverride(_ outcome: IgnoredOverride, clientIP: [UInt8]) {
         let why: String
         switch outcome {
@@ -224,9 +227,16 @@ public final class Worker {
         case .untrusted: why = "the client is not trusted to pick a pool"
         case .unavailable: why = "the pool it names has no available member"
         }
+        ignoredOverrides += 1
+        guard loop.now >= lastIgnoredOverrideLog + 1000 else { return }
+        lastIgnoredOverrideLog = loop.now
         logger.info(
             "ignored a pool override: \(why)",
-            metadata: ["turnout.client": "\(String(decoding: clientIP, as: UTF8.self))", "turnout.worker": "\(index)"])
+            metadata: [
+                "turnout.client": "\(String(decoding: clientIP, as: UTF8.self))",
+                "turnout.requests": "\(ignoredOverrides)", "turnout.worker": "\(index)",
+            ])
+        ignoredOverrides = 0
     }
 
     /// Counts a request the split meant for a pool without available members; logs at

@@ -40,11 +40,17 @@ public struct PoolMember: Hashable, Sendable {
     public var address: MemberAddress
     /// Relative share of the pool's traffic; 0 takes none.
     public var weight: Int
+    /// Drained by an operator: takes no new requests; requests in flight finish.
+    public var isDrained: Bool
 
-    public init(address: MemberAddress, weight: Int = 1) {
+    public init(address: MemberAddress, weight: Int = 1, isDrained: Bool = false) {
         self.address = address
         self.weight = weight
+        self.isDrained = isDrained
     }
+
+    /// True when the member may be given new requests (weight above 0, not drained).
+    public var takesTraffic: Bool { weight > 0 && !isDrained }
 }
 
 /// How a pool spreads its requests over its members.

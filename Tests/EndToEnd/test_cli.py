@@ -1,6 +1,7 @@
 """The command line: `turnout check`, `turnout run` with a bad config, `turnout demo`."""
 
 import re
+from pathlib import Path
 import signal
 import subprocess
 import time
@@ -150,3 +151,14 @@ def test_demo(turnout_bin, tmp_path):
         out.close()
         err.close()
     assert proc.returncode == 0, f"demo exit code {proc.returncode}"
+
+
+def test_readme_config_is_valid(turnout_bin, tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    assert blocks, "README shows no configuration"
+    for i, text in enumerate(blocks):
+        p = tmp_path / f"readme{i}.yaml"
+        p.write_text(text)
+        r = _check(turnout_bin, p)
+        assert r.returncode == 0, f"README block {i}: {r.stderr}"
