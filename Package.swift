@@ -12,6 +12,7 @@ var package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "turnout", targets: ["turnout"]),
+        .executable(name: "turnoutctl", targets: ["turnoutctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,6 +23,7 @@ var package = Package(
         .target(name: "CTurnoutSys"),
         .target(name: "TurnoutHTTP"),
         .target(name: "TurnoutRouting"),
+        .target(name: "TurnoutAdminClient"),
         .target(
             name: "TurnoutCore",
             dependencies: [
@@ -33,7 +35,7 @@ var package = Package(
         .target(
             name: "TurnoutControl",
             dependencies: [
-                "TurnoutCore", "TurnoutHTTP", "TurnoutRouting",
+                "CTurnoutSys", "TurnoutCore", "TurnoutHTTP", "TurnoutRouting", "TurnoutAdminClient",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -47,6 +49,13 @@ var package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: ioSettings
+        ),
+        .executableTarget(
+            name: "turnoutctl",
+            dependencies: [
+                "TurnoutAdminClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .testTarget(name: "TurnoutHTTPTests", dependencies: ["TurnoutHTTP"]),
         .testTarget(name: "TurnoutRoutingTests", dependencies: ["TurnoutRouting"]),

@@ -278,6 +278,8 @@ pools:
   blue:
     members: [127.0.0.1:$ORIGIN_PORT]
 active: blue
+admin:
+  socket: $WORK/turnout/admin.sock
 log:
   level: warning
   access: off

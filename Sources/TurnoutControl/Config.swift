@@ -2,6 +2,39 @@ import Logging
 import TurnoutCore
 import TurnoutRouting
 
+/// The admin API: where it listens and who may use it.
+public struct AdminSettings: Equatable, Sendable {
+    /// Unix socket path; nil: `AdminEndpoint.defaultSocketPath` (shared with turnoutctl).
+    public var socketPath: String?
+    /// Optional loopback TCP listener (requires a bearer token from `tokenFile`).
+    public var listen: ListenAddress?
+    /// File of `NAME:TOKEN` lines (or a single bare token) accepted on the TCP listener.
+    public var tokenFile: String?
+    /// Previous states kept for repeated rollback.
+    public var historyLimit = 20
+
+    public init() {}
+}
+
+/// Where operator state and the audit trail are kept.
+public struct StateSettings: Equatable, Sendable {
+    /// What to do with a state file that cannot be loaded.
+    public enum OnCorrupt: String, Equatable, Sendable, CaseIterable {
+        /// Rename it aside and start from the configuration's split and members.
+        case startFromConfig = "start_from_config"
+        /// Refuse to start.
+        case refuse
+    }
+
+    /// The state file; nil: `turnout.state.json` beside the configuration file.
+    public var file: String?
+    /// The audit log (JSON lines); nil: `turnout.audit.log` beside the configuration file.
+    public var auditFile: String?
+    public var onCorrupt = OnCorrupt.startFromConfig
+
+    public init() {}
+}
+
 /// The whole validated configuration.
 ///
 /// Built only by `ConfigLoader`, which guarantees: at least one listener, at least one pool, pool names unique and
@@ -17,6 +50,10 @@ public struct TurnoutConfig: Equatable, Sendable {
     public var split: Split
     /// Cohorts, overrides, match rules and the upstream pool header.
     public var routing: RoutingPolicy
+    /// The admin API.
+    public var admin = AdminSettings()
+    /// The state file and the audit log.
+    public var state = StateSettings()
     /// Threshold of the process logger, from `log.level`.
     public var logLevel: Logging.Logger.Level
     /// Path of the file the configuration came from, as given to the loader.
@@ -29,6 +66,16 @@ public struct TurnoutConfig: Equatable, Sendable {
     public var splitDescription: String {
         zip(pools, split.partsPerMillion).filter { $0.1 > 0 }.map { "\($0.0.name) \(Split.formatPercent($0.1))" }
             .joined(separator: ", ")
+    }
+
+    /// The state file path (absolute).
+    public var stateFilePath: String {
+        state.file ?? ConfigLoader.resolve("turnout.state.json", relativeTo: sourcePath)
+    }
+
+    /// The audit log path (absolute).
+    public var auditFilePath: String {
+        state.auditFile ?? ConfigLoader.resolve("turnout.audit.log", relativeTo: sourcePath)
     }
 
     /// The routing snapshot this configuration starts with.

@@ -1,3 +1,4 @@
+import TurnoutCore
 import TurnoutRouting
 import Yams
 
@@ -193,6 +194,25 @@ extension ConfigLoader {
     /// `10.0.0.0/8`, `2001:db8::/32`, or a single address (a /32 or /128).
     private static func cidr(_ node: Node, _ path: String, _ reader: ConfigReader) throws(ConfigError) -> IPNetwork {
         let text = try reader.text(node, path, what: "a network such as 10.0.0.0/8 or ::1/128")
+        switch NetworkSyntax.parse(text) {
+        case .valid(let network): return network
+        case .badPrefix(let maxBits):
+            throw reader.error(at: node, path, "the prefix length of \"\(text)\" must be from 0 to \(maxBits)")
+        case .malformed:
+            throw reader.error(at: node, path, "expected a network such as 10.0.0.0/8 or ::1/128, got \"\(text)\"")
+        }
+    }
+}
+
+/// CIDR text (`10.0.0.0/8`, `2001:db8::/32`, or a bare address) to an `IPNetwork`.
+enum NetworkSyntax {
+    enum Result {
+        case valid(IPNetwork)
+        case badPrefix(maxBits: Int)
+        case malformed
+    }
+
+    static func parse(_ text: String) -> Result {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let host = String(parts[0])
         var v4 = in_addr()
@@ -206,17 +226,73 @@ extension ConfigLoader {
             address = withUnsafeBytes(of: v6) { IPAddress(ipv6: $0) }
             maxBits = 128
         } else {
-            throw reader.error(at: node, path, "expected a network such as 10.0.0.0/8 or ::1/128, got \"\(text)\"")
+            return .malformed
         }
         var bits = maxBits
         if parts.count == 2 {
-            guard let n = ConfigValues.decimal(String(parts[1])), !parts[1].hasPrefix("+"), !parts[1].hasPrefix("-"),
+            guard !parts[1].hasPrefix("+"), !parts[1].hasPrefix("-"), let n = ConfigValues.decimal(String(parts[1])),
                 (0...maxBits).contains(n)
-            else {
-                throw reader.error(at: node, path, "the prefix length of \"\(text)\" must be from 0 to \(maxBits)")
-            }
+            else { return .badPrefix(maxBits: maxBits) }
             bits = n
         }
-        return IPNetwork(address: address, bitsIn128: maxBits == 32 ? 96 + bits : bits)
+        return .valid(IPNetwork(address: address, bitsIn128: maxBits == 32 ? 96 + bits : bits))
+    }
+}
+
+extension ConfigLoader {
+    /// `admin`: socket, optional loopback TCP listener with a token file, history depth.
+    static func readAdmin(_ entry: ConfigEntry, _ reader: ConfigReader, configPath: String) throws(ConfigError)
+        -> AdminSettings
+    {
+        var admin = AdminSettings()
+        for item in try reader.mapping(entry.value, entry.path).entries {
+            switch item.name {
+            case "socket":
+                let text = try reader.text(item.value, item.path, what: "a socket path")
+                let path = resolve(text, relativeTo: configPath)
+                guard path.utf8.count < 108 else {
+                    throw reader.error(at: item.value, item.path, "a Unix socket path must be shorter than 108 bytes")
+                }
+                admin.socketPath = path
+            case "listen":
+                let (host, port) = try reader.address(item.value, item.path)
+                guard host == "127.0.0.1" || host == "::1" || host.hasPrefix("127.") else {
+                    throw reader.error(at: item.value, item.path, "the admin TCP listener must be on a loopback address")
+                }
+                admin.listen = ListenAddress(host: host, port: port)
+            case "token_file":
+                admin.tokenFile = resolve(try reader.text(item.value, item.path, what: "a file path"), relativeTo: configPath)
+            case "history":
+                admin.historyLimit = try reader.integer(item.value, item.path, in: 1...1000)
+            default: throw reader.unknownKey(item, allowed: ["socket", "listen", "token_file", "history"])
+            }
+        }
+        if admin.listen != nil && admin.tokenFile == nil, let listen = try reader.mapping(entry.value, entry.path)["listen"] {
+            throw reader.error(at: listen.value, listen.path, "the admin TCP listener needs admin.token_file")
+        }
+        return admin
+    }
+
+    /// `state`: the state file, the audit log, and what a corrupt state file does.
+    static func readState(_ entry: ConfigEntry, _ reader: ConfigReader, configPath: String) throws(ConfigError)
+        -> StateSettings
+    {
+        var state = StateSettings()
+        for item in try reader.mapping(entry.value, entry.path).entries {
+            switch item.name {
+            case "file": state.file = resolve(try reader.text(item.value, item.path, what: "a file path"), relativeTo: configPath)
+            case "audit_log":
+                state.auditFile = resolve(try reader.text(item.value, item.path, what: "a file path"), relativeTo: configPath)
+            case "on_corrupt":
+                let names = StateSettings.OnCorrupt.allCases.map(\.rawValue)
+                let text = try reader.text(item.value, item.path, what: names.joined(separator: " or "))
+                guard let value = StateSettings.OnCorrupt(rawValue: text) else {
+                    throw reader.error(at: item.value, item.path, "expected \(names.joined(separator: " or ")), got \"\(text)\"")
+                }
+                state.onCorrupt = value
+            default: throw reader.unknownKey(item, allowed: ["file", "audit_log", "on_corrupt"])
+            }
+        }
+        return state
     }
 }

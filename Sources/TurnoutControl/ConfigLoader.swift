@@ -42,6 +42,8 @@ public enum ConfigLoader {
         settings.workers = ProcessInfo.processInfo.activeProcessorCount
         var pools: [Pool] = []
         var logLevel = Logger.Level.info
+        var admin = AdminSettings()
+        var state = StateSettings()
         for entry in top.entries {
             switch entry.name {
             case "workers": settings.workers = try workers(entry, reader)
@@ -49,6 +51,8 @@ public enum ConfigLoader {
             case "pools": pools = try readPools(entry, reader)
             case "active": _ = try reader.text(entry.value, entry.path, what: "the name of a pool")
             case "split", "routing": break  // read below, once the pools are known
+            case "admin": admin = try readAdmin(entry, reader, configPath: path)
+            case "state": state = try readState(entry, reader, configPath: path)
             case "timeouts": settings.timeouts = try timeouts(entry, reader)
             case "limits": settings.limits = try limits(entry, reader)
             case "upstream": settings.upstream = try upstream(entry, reader)
@@ -62,14 +66,18 @@ public enum ConfigLoader {
         }
         let split = try readSplit(in: top, pools: pools, reader)
         let routing = try top["routing"].map { entry throws(ConfigError) in try readRouting(entry, pools: pools, reader) }
-        return TurnoutConfig(
+        var config = TurnoutConfig(
             settings: settings, pools: pools, split: split, routing: routing ?? RoutingPolicy(), logLevel: logLevel,
             sourcePath: path)
+        config.admin = admin
+        config.state = state
+        return config
     }
 
     /// The keys allowed at the top level, in documentation order.
     static let topLevelKeys = [
         "workers", "listen", "pools", "active", "split", "routing", "timeouts", "limits", "upstream", "headers", "log",
+        "admin", "state",
     ]
 
     /// Upper bound on `workers`: far more than any machine this runs on has cores.

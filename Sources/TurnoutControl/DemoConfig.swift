@@ -43,7 +43,7 @@ public enum DemoConfig {
     }
 
     /// What the demo prints once it is serving.
-    public static func banner(port: UInt16, bluePort: UInt16, greenPort: UInt16) -> String {
+    public static func banner(port: UInt16, bluePort: UInt16, greenPort: UInt16, adminSocket: String) -> String {
         let u = "http://127.0.0.1:\(port)"
         return """
             Turnout demo is running.
@@ -58,6 +58,14 @@ public enum DemoConfig {
               curl -s -H 'X-Turnout-Pool: green' \(u)/hello # a tester forces green (loopback is a trusted network)
               curl -s -b turnout_pool=green \(u)/hello      # the same with the pool cookie
               curl -s -d 'some body' \(u)/upload            # bodies stream through; the origin echoes what it got
+
+            Shift traffic (admin socket \(adminSocket)):
+              turnoutctl status                   # split, generation, members with live counts
+              turnoutctl split green=50 blue=50   # ramp the canary: visitors only move onto green
+              turnoutctl flip green               # cutover: 100% green, acknowledged by every worker
+              turnoutctl rollback                 # back to the previous split, in one step
+              turnoutctl history                  # who changed what, when
+              curl -s --unix-socket \(adminSocket) http://turnout/v1/status
 
             Each access-log line below says which pool took the request and why (reason=weight|sticky|header|cookie).
             Press Ctrl-C to stop (in-flight requests finish first).

@@ -1,3 +1,4 @@
+import CTurnoutSys
 import TurnoutCore
 import TurnoutHTTP
 #if canImport(Glibc)

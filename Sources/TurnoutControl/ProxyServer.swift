@@ -11,21 +11,26 @@ import Glibc
 public final class ProxyServer {
     public let config: TurnoutConfig
     private let logger: Logger
-    private var workers: [Worker] = []
+    public private(set) var workers: [Worker] = []
+    /// The snapshot workers start with (the state file's, or the configuration's).
+    private let initialTable: RouteTable
     private var accessLogFD: Int32 = -1
     private var ownsAccessLogFD = false
     /// The ports actually bound, in listener order (useful when a port was 0).
     public private(set) var boundPorts: [UInt16] = []
 
-    public init(config: TurnoutConfig, logger: Logger) {
+    public init(config: TurnoutConfig, routeTable: RouteTable? = nil, logger: Logger) {
         self.config = config
         self.logger = logger
+        self.initialTable = routeTable ?? config.makeRouteTable()
     }
 
     /// Binds the listeners and starts the workers. Errors (a port in use, a bad address)
     /// surface here, before any traffic is accepted.
-    public func start() throws {
-        let table = config.makeRouteTable()
+    /// `onAcknowledge` runs on a worker thread each time that worker acknowledged a
+    /// snapshot or published stats.
+    public func start(onAcknowledge: @escaping @Sendable () -> Void = {}) throws {
+        let table = initialTable
         let settings = config.settings
         switch settings.accessLog.destination {
         case .off: accessLogFD = -1
@@ -66,13 +71,16 @@ public final class ProxyServer {
             if workers.isEmpty { for fds in perWorker { for fd in fds { Syscall.close(fd) } } }
             throw error
         }
-        for w in workers { w.start() }
+        for w in workers {
+            w.onAcknowledge = onAcknowledge
+            w.start()
+        }
         logger.info(
             "turnout started",
             metadata: [
                 "turnout.listen": "\(zip(settings.listeners, boundPorts).map { ListenAddress(host: $0.host, port: $1).description })",
                 "turnout.workers": "\(settings.workers)",
-                "turnout.split": "\(config.splitDescription)",
+                "turnout.generation": "\(table.generation)",
             ])
     }
 
@@ -83,21 +91,6 @@ public final class ProxyServer {
         for w in workers { w.join() }
         workers.removeAll()
         if ownsAccessLogFD { Syscall.close(accessLogFD) }
-    }
-
-    /// Blocks until SIGINT or SIGTERM, then drains. Call `blockShutdownSignals()` before
-    /// `start()` so worker threads inherit the blocked mask and the signal comes here.
-    public func waitForShutdownSignal() -> Int32 {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        var sig: Int32 = 0
-        while sigwait(&set, &sig) != 0 {}
-        logger.info("shutting down: draining in-flight requests", metadata: ["turnout.signal": "\(sig)"])
-        drainAndWait()
-        logger.info("stopped")
-        return sig
     }
 
     /// Blocks SIGINT/SIGTERM in the calling thread (and the threads it starts later) and

@@ -6,10 +6,11 @@ import Glibc
 /// Something registered with an `EventLoop`: one file descriptor and what to do when it
 /// is ready or its timer expires. Subclasses override `handleEvent` and `handleTimeout`.
 ///
-/// All state is owned by the loop's thread.
-class EventHandler {
+/// All state is owned by the loop's thread. Public so the control plane can run its own
+/// loop (admin socket, signals) with the same machinery.
+open class EventHandler {
     /// The descriptor this handler owns; -1 once closed.
-    var fd: Int32
+    public internal(set) var fd: Int32
     /// Slot in the loop's table and its generation: epoll data carries both, so an event
     /// for a slot that was reused after close is recognised as stale and dropped.
     var slot: UInt32 = UInt32.max
@@ -23,7 +24,7 @@ class EventHandler {
     /// True while queued in the loop's ready queue.
     var isQueued = false
 
-    init(fd: Int32) {
+    public init(fd: Int32) {
         self.fd = fd
     }
 
@@ -32,13 +33,13 @@ class EventHandler {
     }
 
     /// Readiness from epoll (a set of EPOLL* bits).
-    func handleEvent(_ events: UInt32) {}
+    open func handleEvent(_ events: UInt32) {}
 
     /// The handler's timer expired.
-    func handleTimeout() {}
+    open func handleTimeout() {}
 
     /// The handler asked to run again (fairness: it stopped with work left).
-    func handleReady() {}
+    open func handleReady() {}
 }
 
 /// A list of handlers whose timers all have the same duration. Appending at the tail
@@ -52,7 +53,7 @@ struct TimerList {
 
 /// One epoll instance driven by one thread: readiness dispatch, timers, a ready queue
 /// for handlers that yielded, and an eventfd to be woken from other threads.
-final class EventLoop {
+public final class EventLoop {
     // Loop-thread only, unless marked otherwise.
     let epollFD: Int32
     private var handlers: [EventHandler?] = []
@@ -64,13 +65,13 @@ final class EventLoop {
     private var ready: [EventHandler] = []
     private var readySwap: [EventHandler] = []
     /// Cached monotonic time, refreshed after each wait.
-    private(set) var now: UInt64 = Clock.nowMilliseconds()
+    public private(set) var now: UInt64 = Clock.nowMilliseconds()
     private(set) var nowNanos: UInt64 = Clock.nowNanoseconds()
     /// Work to run after each loop iteration (log flushing, mailbox).
-    var afterIteration: () -> Void = {}
-    var isRunning = true
+    public var afterIteration: () -> Void = {}
+    public var isRunning = true
 
-    init() throws {
+    public init() throws {
         let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
         if fd < 0 { throw IOError("epoll_create1", errno: errno) }
         epollFD = fd
@@ -88,7 +89,7 @@ final class EventLoop {
     var registeredCount: Int { handlers.count - freeSlots.count }
 
     /// Adds a timer list for a fixed duration and returns its index.
-    func makeTimerList(durationMs: Int) -> Int {
+    public func makeTimerList(durationMs: Int) -> Int {
         timerLists.append(TimerList(head: nil, tail: nil, durationMs: UInt64(max(1, durationMs))))
         return timerLists.count - 1
     }
@@ -96,7 +97,7 @@ final class EventLoop {
     // MARK: Registration
 
     /// Registers `handler.fd` for `events` (edge-triggered unless the caller passes otherwise).
-    func register(_ handler: EventHandler, events: UInt32) throws(IOError) {
+    public func register(_ handler: EventHandler, events: UInt32) throws(IOError) {
         let slot: UInt32
         if let s = freeSlots.popLast() {
             slot = s
@@ -143,7 +144,7 @@ final class EventLoop {
     }
 
     /// Deregisters and closes the handler's fd.
-    func close(_ handler: EventHandler) {
+    public func close(_ handler: EventHandler) {
         guard handler.fd >= 0 else { return }
         deregister(handler)
         Syscall.close(handler.fd)
@@ -153,7 +154,7 @@ final class EventLoop {
     // MARK: Timers
 
     /// Arms (or re-arms) the handler's timer on `list`: it fires after the list's duration.
-    func armTimer(_ handler: EventHandler, list: Int) {
+    public func armTimer(_ handler: EventHandler, list: Int) {
         let deadline = now + timerLists[list].durationMs
         if handler.timerList == list && handler.timerDeadline == deadline { return }
         cancelTimer(handler)
@@ -169,7 +170,7 @@ final class EventLoop {
         timerLists[list].tail = handler
     }
 
-    func cancelTimer(_ handler: EventHandler) {
+    public func cancelTimer(_ handler: EventHandler) {
         let list = handler.timerList
         guard list >= 0 else { return }
         if let prev = handler.timerPrev {
@@ -220,7 +221,7 @@ final class EventLoop {
     // MARK: Running
 
     /// Runs until `isRunning` is false.
-    func run() {
+    public func run() {
         while isRunning {
             let timeout = nextTimeoutMs()
             let n = epoll_wait(epollFD, events, Int32(maxEvents), timeout)
@@ -252,10 +253,10 @@ final class EventLoop {
 }
 
 /// Wakes a loop from another thread (eventfd registered level-triggered).
-final class WakeupHandler: EventHandler {
+public final class WakeupHandler: EventHandler {
     let onWake: () -> Void
 
-    init(onWake: @escaping () -> Void) throws {
+    public init(onWake: @escaping () -> Void) throws {
         let fd = eventfd(0, cturnout_EFD_NONBLOCK_CLOEXEC)
         if fd < 0 { throw IOError("eventfd", errno: errno) }
         self.onWake = onWake
@@ -263,12 +264,12 @@ final class WakeupHandler: EventHandler {
     }
 
     /// Safe to call from any thread.
-    func wake() {
+    public func wake() {
         var one: UInt64 = 1
         _ = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
     }
 
-    override func handleEvent(_ events: UInt32) {
+    public override func handleEvent(_ events: UInt32) {
         var value: UInt64 = 0
         _ = withUnsafeMutableBytes(of: &value) { Glibc.read(fd, $0.baseAddress, 8) }
         onWake()

@@ -10,7 +10,8 @@ import Glibc
 ///
 /// Loop-thread only.
 final class UpstreamConnection: EventHandler {
-    unowned(unsafe) let member: MemberState
+    /// Strong: a connection keeps its member's state alive across snapshot changes.
+    var member: MemberState
     unowned(unsafe) var owner: ClientConnection?
     var isConnected = false
     /// True once it has carried a complete exchange (a failure on it may be a stale close).
@@ -53,6 +54,11 @@ final class MemberState {
     /// The same as bytes, for the access log.
     let labelBytes: [UInt8]
     let weight: Int
+    /// False while an operator has drained the member (no new requests).
+    let takesTraffic: Bool
+    /// False when idle connections must not be kept (the member left the snapshot, or
+    /// its pool gets no weighted traffic): busy connections close after their response.
+    var keepsIdle = true
     unowned(unsafe) let worker: Worker
     // Loop-thread only: most recently used last.
     private(set) var idle: [UpstreamConnection] = []
@@ -63,12 +69,13 @@ final class MemberState {
     /// Loop time (ms) until which the member counts as down; 0 when up.
     var downUntil: UInt64 = 0
 
-    init(address: MemberAddress, weight: Int, worker: Worker) throws {
+    init(address: MemberAddress, weight: Int, takesTraffic: Bool, worker: Worker) throws {
         guard let sa = SocketAddress(host: address.host, port: address.port) else {
             throw ConfigurationError("member address \(address) is not an IP literal")
         }
         self.address = address
         self.weight = weight
+        self.takesTraffic = takesTraffic
         self.socketAddress = sa
         self.label = address.description
         self.labelBytes = Array(address.description.utf8)
@@ -107,12 +114,23 @@ final class MemberState {
         c.owner = nil
         c.wasReused = true
         c.isReadable = false
-        if worker.isDraining || idle.count >= worker.settings.upstream.maxIdlePerMember {
+        if worker.isDraining || !keepsIdle || idle.count >= worker.settings.upstream.maxIdlePerMember {
             worker.loop.close(c)
             return
         }
         idle.append(c)
         worker.loop.armTimer(c, list: worker.timers.upstreamIdle)
+    }
+
+    /// Moves the idle connections of `other` (the same member in the previous snapshot) here.
+    func adoptIdle(from other: MemberState) {
+        for c in other.idle {
+            c.member = self
+            idle.append(c)
+        }
+        other.idle.removeAll()
+        failures = other.failures
+        downUntil = other.downUntil
     }
 
     /// Up unless recent connection failures marked it down (nginx's max_fails/fail_timeout).
@@ -148,23 +166,34 @@ final class MemberState {
 final class PoolState {
     let name: String
     let nameBytes: [UInt8]
+    /// The pool as the snapshot describes it (members, weights, drained flags, policy).
+    let definition: Pool
     let members: [MemberState]
     let policy: BalancePolicy
     private let weights: [Int]
     private var balancer: SmoothWeightedRoundRobin
 
-    init(pool: Pool, worker: Worker) throws {
+    /// `reusing`: the previous snapshot's members of this pool; a member with the same
+    /// address takes over their idle connections and health, so a change never drops
+    /// a warm pool.
+    init(pool: Pool, worker: Worker, reusing previous: [MemberState]) throws {
         name = pool.name
         nameBytes = Array(pool.name.utf8)
-        members = try pool.members.map { try MemberState(address: $0.address, weight: $0.weight, worker: worker) }
+        definition = pool
+        members = try pool.members.map {
+            try MemberState(address: $0.address, weight: $0.weight, takesTraffic: $0.takesTraffic, worker: worker)
+        }
+        for m in members {
+            if let old = previous.first(where: { $0.address == m.address }) { m.adoptIdle(from: old) }
+        }
         policy = pool.balance
-        weights = pool.members.map(\.weight)
+        weights = pool.members.map { $0.takesTraffic ? $0.weight : 0 }
         balancer = SmoothWeightedRoundRobin(weights: weights)
     }
 
     /// True when some member with weight can take a request now.
     func isAvailable(now: UInt64) -> Bool {
-        for m in members where m.weight > 0 && m.isUp(now: now) { return true }
+        for m in members where m.takesTraffic && m.isUp(now: now) { return true }
         return false
     }
 

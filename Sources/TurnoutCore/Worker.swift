@@ -22,6 +22,35 @@ struct WorkerTimers {
 public enum WorkerMessage: Sendable {
     /// Stop accepting, finish in-flight exchanges, then stop (or at the drain deadline).
     case drain
+    /// Route every request whose head completes from now on by this snapshot, then
+    /// acknowledge its generation.
+    case install(RouteTable)
+    /// Publish live per-member counts, then acknowledge with this sequence number.
+    case collectStats(UInt64)
+}
+
+/// Live counts of one member as one worker sees them.
+public struct MemberStats: Sendable, Equatable {
+    public var inFlight: Int
+    public var idleConnections: Int
+    public var isUp: Bool
+
+    public init(inFlight: Int = 0, idleConnections: Int = 0, isUp: Bool = true) {
+        self.inFlight = inFlight
+        self.idleConnections = idleConnections
+        self.isUp = isUp
+    }
+}
+
+/// What a worker reported last: the routing generation it runs and live counts per
+/// pool and member (in the order of that generation's table).
+public struct WorkerReport: Sendable {
+    public var generation: UInt64 = 0
+    public var statsSequence: UInt64 = 0
+    public var members: [[MemberStats]] = []
+    public var fallbacks = 0
+
+    public init() {}
 }
 
 /// One data-plane thread: its own epoll loop, listening sockets (SO_REUSEPORT),
@@ -58,6 +87,9 @@ public final class Worker {
     // Shared with the control thread, guarded by `mailboxLock`.
     private var mailboxLock = pthread_mutex_t()
     private var mailbox: [WorkerMessage] = []
+    private var report = WorkerReport()
+    /// Called on the worker's thread after it acknowledged something (set before `start`).
+    public var onAcknowledge: @Sendable () -> Void = {}
     private var thread = pthread_t()
 
     /// Creates a worker around already-bound listening sockets it will own.
@@ -87,7 +119,8 @@ public final class Worker {
         timers.linger = loop.makeTimerList(durationMs: 2_000)
         timers.drain = loop.makeTimerList(durationMs: t.drainMs)
 
-        pools = try routeTable.pools.map { try PoolState(pool: $0, worker: self) }
+        pools = try routeTable.pools.map { try PoolState(pool: $0, worker: self, reusing: []) }
+        report.generation = routeTable.generation
         for fd in listenerFDs {
             let l = ListenerHandler(fd: fd, worker: self)
             try loop.register(l, events: cturnout_EPOLLIN | cturnout_EPOLLET)
@@ -143,12 +176,87 @@ public final class Worker {
         let messages = mailbox
         mailbox.removeAll()
         pthread_mutex_unlock(&mailboxLock)
+        var acknowledged = false
         for m in messages {
             switch m {
             case .drain:
                 beginDrain()
+            case .install(let table):
+                install(table)
+                acknowledged = true
+            case .collectStats(let sequence):
+                publishStats(sequence)
+                acknowledged = true
             }
         }
+        if acknowledged { onAcknowledge() }
+    }
+
+    /// The last report (generation acknowledged, stats); safe from any thread.
+    public func lastReport() -> WorkerReport {
+        pthread_mutex_lock(&mailboxLock)
+        defer { pthread_mutex_unlock(&mailboxLock) }
+        return report
+    }
+
+    /// Swaps in a new routing snapshot. Pools and members that stay keep their state
+    /// (idle connections, balancer position, passive health); members that left, or that
+    /// no longer take traffic, lose their idle connections, and their busy ones close
+    /// after the response in flight.
+    private func install(_ table: RouteTable) {
+        var old: [String: PoolState] = [:]
+        for p in pools { old[p.name] = p }
+        var newPools: [PoolState] = []
+        var kept = Set<ObjectIdentifier>()
+        for pool in table.pools {
+            let existing = old[pool.name]
+            let state: PoolState
+            if let existing, existing.definition == pool {
+                state = existing
+            } else {
+                do {
+                    state = try PoolState(pool: pool, worker: self, reusing: existing?.members ?? [])
+                } catch {
+                    // Addresses were validated when the change was accepted; keep serving.
+                    logger.error("cannot install a pool", metadata: ["turnout.pool": "\(pool.name)", "turnout.error": "\(error)"])
+                    return
+                }
+            }
+            newPools.append(state)
+            for m in state.members { kept.insert(ObjectIdentifier(m)) }
+        }
+        // Pools that no split sends traffic to keep no idle connections (overrides may
+        // still reach them: a new connection is opened then).
+        for (i, p) in newPools.enumerated() {
+            let weighted = table.receivesWeightedTraffic(poolIndex: i)
+            for m in p.members {
+                m.keepsIdle = weighted && m.takesTraffic
+                if !m.keepsIdle { m.closeAllIdle() }
+            }
+        }
+        for p in pools {
+            for m in p.members where !kept.contains(ObjectIdentifier(m)) {
+                m.keepsIdle = false
+                m.closeAllIdle()
+            }
+        }
+        pools = newPools
+        routeTable = table
+        pthread_mutex_lock(&mailboxLock)
+        report.generation = table.generation
+        pthread_mutex_unlock(&mailboxLock)
+    }
+
+    private func publishStats(_ sequence: UInt64) {
+        let now = loop.now
+        let members = pools.map { p in
+            p.members.map { MemberStats(inFlight: $0.outstanding, idleConnections: $0.idle.count, isUp: $0.isUp(now: now)) }
+        }
+        pthread_mutex_lock(&mailboxLock)
+        report.members = members
+        report.fallbacks = fallbackCount
+        report.statsSequence = sequence
+        pthread_mutex_unlock(&mailboxLock)
     }
 
     private func beginDrain() {

@@ -92,6 +92,16 @@ public final class RouteTable: Sendable {
         RouteTable(generation: generation, pools: pools, split: split ?? self.split, policy: policy ?? self.policy)
     }
 
+    /// True when the default split or a rule gives pool `poolIndex` a share above 0.
+    public func receivesWeightedTraffic(poolIndex: Int) -> Bool {
+        var r = poolIndex
+        while r < shares.count {
+            if shares[r] > 0 { return true }
+            r += pools.count
+        }
+        return false
+    }
+
     /// Name bytes of pool `index` (for logs and the pool header).
     public func poolNameBytes(_ index: Int) -> [UInt8] { poolNames[index] }
 }

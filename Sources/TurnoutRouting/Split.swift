@@ -35,6 +35,23 @@ public struct Split: Hashable, Sendable, CustomStringConvertible {
         return partsPerMillion.map { sum += $0; return sum }
     }
 
+    /// Parts per million of buckets whose pool differs between `self` and `other` (both
+    /// over the same pools): the share of sticky traffic a change moves.
+    public func movedParts(to other: Split) -> UInt32 {
+        precondition(partsPerMillion.count == other.partsPerMillion.count, "splits over the same pools")
+        var kept: UInt32 = 0
+        var (a0, b0): (UInt32, UInt32) = (0, 0)
+        for i in partsPerMillion.indices {
+            let a1 = a0 + partsPerMillion[i]
+            let b1 = b0 + other.partsPerMillion[i]
+            let low = max(a0, b0)
+            let high = min(a1, b1)
+            if high > low { kept += high - low }
+            (a0, b0) = (a1, b1)
+        }
+        return Split.total - kept
+    }
+
     /// `12.5%`-style text for parts per million (up to four decimals, trailing zeros cut).
     public static func formatPercent(_ ppm: UInt32) -> String {
         let whole = ppm / 10_000

@@ -53,15 +53,12 @@ extension Turnout {
         func run() throws {
             let cfg = try loadConfig(config)
             let logger = makeLogger(level: cfg.logLevel)
-            ProxyServer.blockShutdownSignals()
-            let server = ProxyServer(config: cfg, logger: logger)
             do {
-                try server.start()
+                _ = try TurnoutProcess.serve(config: cfg, logger: logger)
             } catch {
                 printError("turnout: cannot start: \(error)")
                 throw ExitCode(1)
             }
-            _ = server.waitForShutdownSignal()
         }
     }
 
@@ -88,23 +85,32 @@ extension Turnout {
 
         func run() throws {
             let logger = makeLogger(level: .info)
+            // Before any thread starts: every thread must block the shutdown signals so
+            // they reach the control loop's signalfd instead of killing the process.
             ProxyServer.blockShutdownSignals()
             let blue = try DemoOrigin(name: "blue")
             let green = try DemoOrigin(name: "green")
             blue.start()
             green.start()
-            let cfg = try DemoConfig.make(port: port, bluePort: blue.port, greenPort: green.port)
-            let server = ProxyServer(config: cfg, logger: logger)
-            do {
-                try server.start()
-            } catch {
-                printError("turnout demo: cannot start the proxy on 127.0.0.1:\(port): \(error)")
+            var cfg = try DemoConfig.make(port: port, bluePort: blue.port, greenPort: green.port)
+            // A fresh state directory per run: the demo always starts from its own split.
+            var template = Array("/tmp/turnout-demo-XXXXXX".utf8CString)
+            guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+                printError("turnout demo: cannot create a state directory in /tmp")
                 throw ExitCode(1)
             }
-            print(DemoConfig.banner(port: port, bluePort: blue.port, greenPort: green.port))
-            // Access-log lines go straight to fd 1: the banner must be out before them.
-            fflush(stdout)
-            _ = server.waitForShutdownSignal()
+            cfg.state.file = dir + "/state.json"
+            cfg.state.auditFile = dir + "/audit.log"
+            do {
+                _ = try TurnoutProcess.serve(config: cfg, logger: logger) { _, control in
+                    print(DemoConfig.banner(port: port, bluePort: blue.port, greenPort: green.port, adminSocket: control.socketPath))
+                    // Access-log lines go straight to fd 1: the banner must be out before them.
+                    fflush(stdout)
+                }
+            } catch {
+                printError("turnout demo: cannot start: \(error)")
+                throw ExitCode(1)
+            }
         }
     }
 }

@@ -352,6 +352,11 @@ class _ServerBase:
         return self.recorder.snapshot()
 
     @property
+    def open_connections(self) -> int:
+        with self.recorder.lock:
+            return len(self.recorder._open)
+
+    @property
     def connections_accepted(self) -> int:
         with self.recorder.lock:
             return self.recorder.connections_accepted

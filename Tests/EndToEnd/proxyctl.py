@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import re
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,7 +53,7 @@ def to_yaml(obj, indent: int = 0) -> str:
 def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers: int = 1,
                 timeouts: dict | None = None, limits: dict | None = None, headers: dict | None = None,
                 upstream: dict | None = None, log: dict | None = None, split: dict | None = None,
-                routing: dict | None = None) -> dict:
+                routing: dict | None = None, admin: dict | None = None, state: dict | None = None) -> dict:
     cfg: dict = {
         "workers": workers,
         "listen": [f"127.0.0.1:{listen_port}"],
@@ -61,6 +65,11 @@ def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers:
         cfg["active"] = active
     if routing:
         cfg["routing"] = routing
+    # Every test proxy gets its own admin socket (short path: sun_path holds 107 bytes),
+    # so tests never touch the default socket of a Turnout running on the machine.
+    cfg["admin"] = {"socket": short_socket_path(), **(admin or {})}
+    if state:
+        cfg["state"] = dict(state)
     if timeouts:
         cfg["timeouts"] = dict(timeouts)
     if limits:
@@ -71,6 +80,21 @@ def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers:
         cfg["upstream"] = dict(upstream)
     cfg["log"] = {"level": "info", "access": "stdout", "format": "json", **(log or {})}
     return cfg
+
+
+_SOCKET_DIRS: list[str] = []
+
+
+def short_socket_path() -> str:
+    d = tempfile.mkdtemp(prefix="tadm")
+    _SOCKET_DIRS.append(d)
+    return os.path.join(d, "admin.sock")
+
+
+@atexit.register
+def _remove_socket_dirs() -> None:
+    for d in _SOCKET_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the proxy
@@ -134,6 +158,21 @@ class Proxy:
         wait_until(lambda: len(self.access_records()) >= n, timeout)
         return self.access_records()
 
+    @property
+    def socket_path(self) -> str:
+        m = re.search(r"^  socket: (\S+)$", self.config_path.read_text(), re.M)
+        assert m, "the config has no admin socket"
+        return m.group(1)
+
+    def admin(self, method: str, path: str, body=None, headers=(), timeout: float = 20.0) -> tuple[int, dict]:
+        """One admin API call over the Unix socket; returns (status, JSON body)."""
+        return admin_call(self.socket_path, method, path, body, headers, timeout)
+
+    def ctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        """Runs turnoutctl against this proxy's admin socket."""
+        return subprocess.run([turnoutctl_bin(), *args, "--socket", self.socket_path], capture_output=True,
+                              text=True, timeout=timeout)
+
     def signal(self, sig: int) -> None:
         if self.proc.poll() is None:
             os.kill(self.pid, sig)
@@ -189,3 +228,33 @@ def start_turnout(bin_path: str, workdir: Path, config: dict | str, port: int, a
             proxy.stop()
             raise RuntimeError(f"turnout did not accept on port {port} within {ready_timeout}s\n{proxy.diagnostics()}")
         time.sleep(0.05)
+
+
+def turnoutctl_bin() -> str:
+    turnout = os.environ.get("TURNOUT_BIN") or str(Path(__file__).resolve().parents[2] / ".build/release/turnout")
+    return str(Path(turnout).with_name("turnoutctl"))
+
+
+def admin_call(socket_path: str, method: str, path: str, body=None, headers=(), timeout: float = 20.0):
+    """A raw HTTP/1.1 request over the admin Unix socket; returns (status, parsed JSON)."""
+    payload = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    lines = [f"{method} {path} HTTP/1.1", "Host: turnout", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(socket_path)
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ")[1])
+    return status, (json.loads(rest) if rest.strip() else {})

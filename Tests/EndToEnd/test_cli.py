@@ -1,5 +1,6 @@
 """The command line: `turnout check`, `turnout run` with a bad config, `turnout demo`."""
 
+import os
 import re
 from pathlib import Path
 import signal
@@ -139,7 +140,17 @@ def test_demo(turnout_bin, tmp_path):
                 r = c.request("GET", "/hello", headers)
                 assert r.status == 200 and color.encode() in r.body.lower(), (headers, r.body[:200])
         banner = (tmp_path / "demo.out").read_text()
-        assert "X-Turnout-Pool: green" in banner
+        assert "X-Turnout-Pool: green" in banner and "turnoutctl flip green" in banner
+        # turnoutctl finds the demo's admin socket with no flags.
+        from proxyctl import turnoutctl_bin
+
+        env = {k: v for k, v in os.environ.items() if k != "TURNOUT_ADMIN_SOCKET"}
+        st = subprocess.run([turnoutctl_bin(), "status"], capture_output=True, text=True, timeout=20, env=env)
+        assert st.returncode == 0 and "blue 90%, green 10%" in st.stdout, st.stdout + st.stderr
+        assert subprocess.run([turnoutctl_bin(), "flip", "green"], capture_output=True, timeout=20, env=env).returncode == 0
+        with RawConn(8080) as c:
+            for _ in range(5):
+                assert b"green" in c.request("GET", "/hello").body.lower()
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -216,6 +216,8 @@ def test_shipped_testers_example(turnout_bin, tmp_path, origin, origin2):
     text = text.replace("0.0.0.0:8080", f"127.0.0.1:{port}")
     text = text.replace("[10.0.1.10:8080, 10.0.1.11:8080]", f"[{blue.addr}]")
     text = text.replace("[10.0.2.10:8080, 10.0.2.11:8080]", f"[{green.addr}]")
+    from proxyctl import short_socket_path
+    text += f"admin:\n  socket: {short_socket_path()}\n"
     flag = (("X-Turnout-Pool", "green;token=change-me-testers-2026"),)
     proxy = start_turnout(turnout_bin, tmp_path / "shipped", text, port)
     try:
@@ -226,6 +228,7 @@ def test_shipped_testers_example(turnout_bin, tmp_path, origin, origin2):
     finally:
         proxy.stop()
     trusted = text.replace('trusted_networks: [192.0.2.0/24, "2001:db8:1::/48"]', "trusted_networks: [127.0.0.0/8]")
+    trusted = re.sub(r"socket: \S+", f"socket: {short_socket_path()}", trusted)
     assert trusted != text
     port2 = free_port()
     proxy = start_turnout(turnout_bin, tmp_path / "trusted", trusted.replace(f"127.0.0.1:{port}", f"127.0.0.1:{port2}"), port2)

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -45,5 +46,6 @@ extern const uint32_t cturnout_EPOLLRDHUP;
 extern const uint32_t cturnout_EPOLLET;
 extern const int cturnout_EFD_NONBLOCK_CLOEXEC;
 extern const int cturnout_MSG_NOSIGNAL;
+extern const int cturnout_SFD_NONBLOCK_CLOEXEC;
 
 #endif

@@ -1,0 +1,199 @@
+import Foundation
+import TurnoutRouting
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The durable routing state: the current state, its generation, and the states before
+/// the last changes (for repeated rollback), in one JSON file.
+///
+/// Every save writes a temporary file, fsyncs it, renames it over the old one and fsyncs
+/// the directory, so a crash at any moment leaves either the old file or the new one,
+/// both complete. Control-thread only.
+public final class StateStore {
+    public let path: String
+    /// Most previous states kept for rollback.
+    public let historyLimit: Int
+    public private(set) var generation: UInt64
+    public private(set) var state: RoutingState
+    /// Previous states, oldest first.
+    public private(set) var history: [RoutingState]
+
+    /// What `open` found on disk.
+    public enum Origin: Equatable {
+        /// No state file yet: the configuration's values.
+        case configuration
+        /// The state file.
+        case file
+        /// The file was unusable; it was renamed to `keptAs` and the configuration's values are used.
+        case corrupt(reason: String, keptAs: String)
+    }
+
+    public private(set) var origin: Origin
+
+    /// Loads `path`, or starts from the configuration when there is no file yet. A file
+    /// that cannot be read or parsed is renamed aside (`.corrupt-<time>`) and the
+    /// configuration's values are used, unless `refuseCorrupt`, which throws instead.
+    public init(path: String, config: TurnoutConfig, historyLimit: Int, refuseCorrupt: Bool) throws {
+        self.path = path
+        self.historyLimit = historyLimit
+        let initial = RoutingState(config: config)
+        generation = 1
+        state = initial
+        history = []
+        origin = .configuration
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        do {
+            let (g, s, h) = try StateStore.read(path: path, config: config)
+            generation = g
+            state = s
+            history = h
+            origin = .file
+        } catch {
+            let reason = "\(error)"
+            if refuseCorrupt {
+                throw StateFileError("the state file \(path) cannot be used (\(reason)); state.on_corrupt is refuse")
+            }
+            let aside = path + ".corrupt-\(Int(Date().timeIntervalSince1970))"
+            if rename(path, aside) != 0 {
+                throw StateFileError("the state file \(path) cannot be used (\(reason)) nor renamed aside: \(String(cString: strerror(errno)))")
+            }
+            origin = .corrupt(reason: reason, keptAs: aside)
+        }
+    }
+
+    private static func read(path: String, config: TurnoutConfig) throws -> (UInt64, RoutingState, [RoutingState]) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw StateFileError("unreadable") }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw StateFileError("not a JSON object")
+        }
+        guard object["version"] as? Int == 1 else { throw StateFileError("unknown version") }
+        guard let g = object["generation"] as? Int, g > 0 else { throw StateFileError("bad generation") }
+        guard let current = object["state"] as? [String: Any] else { throw StateFileError("missing state") }
+        let state = try RoutingState.fromDurableJSON(current, config: config)
+        var history: [RoutingState] = []
+        for item in object["history"] as? [[String: Any]] ?? [] {
+            // A past state that no longer fits the configuration cannot be rolled back to; skip it.
+            if let s = try? RoutingState.fromDurableJSON(item, config: config) { history.append(s) }
+        }
+        return (UInt64(g), state, history)
+    }
+
+    /// Makes `next` the current state at `generation`, pushing the current one on the
+    /// history (or popping it, for a rollback), and writes it durably. On failure nothing
+    /// changes, in memory or on disk.
+    public func commit(_ next: RoutingState, generation newGeneration: UInt64, isRollback: Bool) throws {
+        var newHistory = history
+        if isRollback {
+            newHistory.removeLast()
+        } else {
+            newHistory.append(state)
+            if newHistory.count > historyLimit { newHistory.removeFirst(newHistory.count - historyLimit) }
+        }
+        try write(generation: newGeneration, state: next, history: newHistory)
+        generation = newGeneration
+        state = next
+        history = newHistory
+    }
+
+    /// Writes the current values (e.g. the configuration's, on first start).
+    public func persistCurrent() throws {
+        try write(generation: generation, state: state, history: history)
+    }
+
+    private func write(generation: UInt64, state: RoutingState, history: [RoutingState]) throws {
+        let object: [String: Any] = [
+            "version": 1, "generation": Int(generation), "state": state.durableJSON(),
+            "history": history.map { $0.durableJSON() },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        try DurableFile.replace(path: path, with: Array(data) + [0x0A])
+    }
+}
+
+/// Atomic, durable file replacement and appends.
+enum DurableFile {
+    /// temp file → write → fsync → rename → fsync(directory).
+    static func replace(path: String, with bytes: [UInt8]) throws {
+        let dir = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let temp = path + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd < 0 { throw StateFileError("cannot create \(temp): \(String(cString: strerror(errno)))") }
+        do {
+            try writeAll(fd, bytes, what: temp)
+            if fsync(fd) != 0 { throw StateFileError("fsync \(temp): \(String(cString: strerror(errno)))") }
+            close(fd)
+        } catch {
+            close(fd)
+            unlink(temp)
+            throw error
+        }
+        if rename(temp, path) != 0 {
+            let e = errno
+            unlink(temp)
+            throw StateFileError("rename to \(path): \(String(cString: strerror(e)))")
+        }
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            defer { close(dfd) }
+            if fsync(dfd) != 0 { throw StateFileError("fsync \(dir): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], what: String) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StateFileError("write \(what): \(String(cString: strerror(errno)))")
+            }
+            off += n
+        }
+    }
+}
+
+/// The append-only audit log: one JSON object per line, synced before the change is
+/// acknowledged. Control-thread only.
+public final class AuditLog {
+    public let path: String
+    private let fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        if fd < 0 { throw StateFileError("cannot open the audit log \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { close(fd) }
+
+    /// Appends one record (adds `time`) and syncs it.
+    public func append(_ record: [String: Any]) throws {
+        var record = record
+        record["time"] = AuditLog.timestamp()
+        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        try DurableFile.writeAll(fd, Array(data) + [0x0A], what: path)
+        if fdatasync(fd) != 0 { throw StateFileError("fdatasync \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    /// The last `limit` records, oldest first.
+    public func tail(_ limit: Int) -> [[String: Any]] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        var out: [[String: Any]] = []
+        for line in data.split(separator: 0x0A).suffix(limit) {
+            if let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] { out.append(object) }
+        }
+        return out
+    }
+
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                      tm.tm_hour, tm.tm_min, tm.tm_sec, Int(ts.tv_nsec / 1_000_000))
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import TurnoutRouting
+
+@testable import TurnoutControl
+
+private func member(_ text: String, weight: Int = 1) -> PoolMember {
+    PoolMember(address: MemberAddress.parse(text)!, weight: weight)
+}
+
+private let initial = RoutingState(
+    split: Split(partsPerMillion: [1_000_000, 0])!,
+    pools: [
+        Pool(name: "blue", members: [member("10.0.0.1:80"), member("10.0.0.2:80")]),
+        Pool(name: "green", members: [member("10.0.1.1:80")]),
+    ],
+    overrides: OverridePolicy())
+
+@Suite("RoutingState changes")
+struct RoutingStateTests {
+    @Test func aTransactionAppliesEverythingOrNothing() throws {
+        let change = RoutingChange(
+            split: Split(partsPerMillion: [900_000, 100_000])!,
+            members: [
+                MemberChange(pool: "blue", address: MemberAddress.parse("10.0.0.2:80")!, action: .drain),
+                MemberChange(pool: "green", address: MemberAddress.parse("10.0.1.2:80")!, action: .add, weight: 3),
+            ])
+        let next = try initial.applying(change)
+        #expect(next.split.partsPerMillion == [900_000, 100_000])
+        #expect(next.pools[0].members[1].isDrained && !next.pools[0].members[1].takesTraffic)
+        #expect(next.pools[1].members.map(\.weight) == [1, 3])
+
+        // One bad member change refuses the whole transaction.
+        var bad = change
+        bad.members.append(MemberChange(pool: "green", address: MemberAddress.parse("10.9.9.9:80")!, action: .remove))
+        #expect(throws: AdminError(404, "10.9.9.9:80 is not a member of green")) { try initial.applying(bad) }
+    }
+
+    @Test func membersCannotLeaveAPoolWithoutTakers() {
+        let removeLast = RoutingChange(members: [MemberChange(pool: "green", address: MemberAddress.parse("10.0.1.1:80")!, action: .remove)])
+        #expect((try? initial.applying(removeLast)) == nil)
+        let addTwice = RoutingChange(members: [MemberChange(pool: "blue", address: MemberAddress.parse("10.0.0.1:80")!, action: .add)])
+        #expect(throws: AdminError(409, "10.0.0.1:80 is already a member of blue")) { try initial.applying(addTwice) }
+        let unknownPool = RoutingChange(members: [MemberChange(pool: "red", address: MemberAddress.parse("10.0.0.1:80")!, action: .drain)])
+        #expect((try? initial.applying(unknownPool)) == nil)
+        // Draining every member is allowed: the pool becomes unavailable and its share falls back.
+        let drainAll = RoutingChange(members: [MemberChange(pool: "green", address: MemberAddress.parse("10.0.1.1:80")!, action: .drain)])
+        let drained = try? initial.applying(drainAll)
+        #expect(drained != nil)
+        let withShare = try? drained!.applying(RoutingChange(split: Split(partsPerMillion: [500_000, 500_000])!))
+        #expect(withShare?.poolsWithoutTakers == ["green"])
+    }
+
+    @Test func movedShareIsTheBucketsThatChangePool() {
+        let all = Split(partsPerMillion: [1_000_000, 0])!
+        let canary5 = Split(partsPerMillion: [950_000, 50_000])!
+        let canary25 = Split(partsPerMillion: [750_000, 250_000])!
+        #expect(all.movedParts(to: canary5) == 50_000)
+        #expect(canary5.movedParts(to: canary25) == 200_000)
+        #expect(canary25.movedParts(to: canary5) == 200_000)
+        #expect(all.movedParts(to: Split(partsPerMillion: [0, 1_000_000])!) == 1_000_000)
+        #expect(canary5.movedParts(to: canary5) == 0)
+        let three = Split(partsPerMillion: [400_000, 300_000, 300_000])!
+        let other = Split(partsPerMillion: [300_000, 300_000, 400_000])!
+        // a loses [300k,400k) to b; b loses [600k,700k) to c.
+        #expect(three.movedParts(to: other) == 200_000)
+    }
+
+    @Test func theDurableFormRoundTrips() throws {
+        var state = try initial.applying(RoutingChange(
+            split: Split(partsPerMillion: [999_999, 1])!,
+            members: [MemberChange(pool: "blue", address: MemberAddress.parse("10.0.0.1:80")!, action: .drain)],
+            overrides: OverridePolicy(header: "X-Pool", trustedNetworks: [IPNetwork(address: IPAddress(ipv4: 0x0A00_0000), prefixLength: 8)], token: "secret-token")))
+        state.pools[1].members.append(member("[2001:db8::1]:8080", weight: 5))
+        let config = TurnoutConfig(
+            settings: .init(), pools: initial.pools, split: initial.split, logLevel: .info, sourcePath: "/etc/turnout.yaml")
+        let json = state.durableJSON()
+        let data = try JSONSerialization.data(withJSONObject: json)
+        let back = try RoutingState.fromDurableJSON(try JSONSerialization.jsonObject(with: data) as! [String: Any], config: config)
+        #expect(back == state)
+    }
+
+    @Test func aStateFileSurvivesAndRollsBack() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("turnout-state-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("state.json").path
+        let config = TurnoutConfig(settings: .init(), pools: initial.pools, split: initial.split, logLevel: .info, sourcePath: dir.appendingPathComponent("t.yaml").path)
+        let store = try StateStore(path: path, config: config, historyLimit: 2, refuseCorrupt: false)
+        #expect(store.origin == .configuration && store.generation == 1)
+        var s = store.state
+        for (g, green) in [(2, 100_000), (3, 200_000), (4, 300_000)] as [(UInt64, UInt32)] {
+            s.split = Split(partsPerMillion: [1_000_000 - green, green])!
+            try store.commit(s, generation: g, isRollback: false)
+        }
+        #expect(store.history.count == 2)  // the limit
+        let reopened = try StateStore(path: path, config: config, historyLimit: 2, refuseCorrupt: false)
+        #expect(reopened.origin == .file && reopened.generation == 4 && reopened.state == store.state)
+        #expect(reopened.history.map { $0.split.partsPerMillion[1] } == [100_000, 200_000])
+        try reopened.commit(reopened.history.last!, generation: 5, isRollback: true)
+        #expect(reopened.state.split.partsPerMillion[1] == 200_000 && reopened.history.count == 1)
+
+        try Data("{\"version\": 1".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: StateFileError.self) { try StateStore(path: path, config: config, historyLimit: 2, refuseCorrupt: true) }
+        let recovered = try StateStore(path: path, config: config, historyLimit: 2, refuseCorrupt: false)
+        guard case .corrupt(_, let keptAs) = recovered.origin else {
+            Issue.record("expected the corrupt file to be kept aside")
+            return
+        }
+        #expect(FileManager.default.fileExists(atPath: keptAs) && !FileManager.default.fileExists(atPath: path))
+        #expect(recovered.state == RoutingState(config: config) && recovered.generation == 1)
+    }
+}
