@@ -281,15 +281,3 @@ final class AccessLogWriter {
     }
 }
 
-extension RoutingReason {
-    /// The reason's name without allocating.
-    var staticName: StaticString {
-        switch self {
-        case .weight: return "weight"
-        case .header: return "header"
-        case .cookie: return "cookie"
-        case .sticky: return "sticky"
-        case .fallback: return "fallback"
-        }
-    }
-}

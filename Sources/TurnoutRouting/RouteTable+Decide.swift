@@ -12,7 +12,8 @@ public enum RoutingReason: UInt8, Sendable, CaseIterable, CustomStringConvertibl
     /// The pool the split chose has no available member; another pool took the request.
     case fallback
 
-    public var description: String {
+    /// The reason's name, without allocating (for log lines).
+    public var staticName: StaticString {
         switch self {
         case .weight: return "weight"
         case .header: return "header"
@@ -21,6 +22,8 @@ public enum RoutingReason: UInt8, Sendable, CaseIterable, CustomStringConvertibl
         case .fallback: return "fallback"
         }
     }
+
+    public var description: String { "\(staticName)" }
 }
 
 /// Why an override present in the request was not followed.

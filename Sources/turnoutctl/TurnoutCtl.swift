@@ -54,6 +54,15 @@ struct Connection: ParsableArguments {
     var client: AdminClient { AdminClient(socketPath: socket ?? AdminEndpoint.defaultSocketPath) }
 }
 
+/// POOL and MEMBER of the member commands.
+struct MemberTarget: ParsableArguments {
+    @Argument(help: "The pool.") var pool: String
+    @Argument(help: "The member, host:port (an IP address).") var member: String
+
+    /// `/v1/pools/POOL/members/MEMBER` followed by `suffix`.
+    func path(_ suffix: String = "") -> String { "/v1/pools/\(encoded(pool))/members/\(encoded(member))" + suffix }
+}
+
 /// Options of commands that change something.
 struct ChangeOptions: ParsableArguments {
     @Option(name: .customLong("if-match"), help: "Only apply if the routing is still at this generation.")
@@ -250,27 +259,23 @@ extension TurnoutCtl {
     struct Drain: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stop sending new requests to MEMBER of POOL; requests in flight finish.")
-        @Argument var pool: String
-        @Argument(help: "host:port") var member: String
+        @OptionGroup var target: MemberTarget
         @OptionGroup var change: ChangeOptions
         @OptionGroup var connection: Connection
 
         func run() throws {
-            try call(connection, "POST", "/v1/pools/\(encoded(pool))/members/\(encoded(member))/drain" + change.query,
-                     headers: change.headers, render: changeText)
+            try call(connection, "POST", target.path("/drain") + change.query, headers: change.headers, render: changeText)
         }
     }
 
     struct Enable: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Send requests to a drained MEMBER of POOL again.")
-        @Argument var pool: String
-        @Argument(help: "host:port") var member: String
+        @OptionGroup var target: MemberTarget
         @OptionGroup var change: ChangeOptions
         @OptionGroup var connection: Connection
 
         func run() throws {
-            try call(connection, "POST", "/v1/pools/\(encoded(pool))/members/\(encoded(member))/enable" + change.query,
-                     headers: change.headers, render: changeText)
+            try call(connection, "POST", target.path("/enable") + change.query, headers: change.headers, render: changeText)
         }
     }
 
@@ -290,14 +295,12 @@ extension TurnoutCtl {
 
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove MEMBER from POOL; requests in flight finish.")
-        @Argument var pool: String
-        @Argument(help: "host:port") var member: String
+        @OptionGroup var target: MemberTarget
         @OptionGroup var change: ChangeOptions
         @OptionGroup var connection: Connection
 
         func run() throws {
-            try call(connection, "DELETE", "/v1/pools/\(encoded(pool))/members/\(encoded(member))" + change.query,
-                     headers: change.headers, render: changeText)
+            try call(connection, "DELETE", target.path() + change.query, headers: change.headers, render: changeText)
         }
     }
 
