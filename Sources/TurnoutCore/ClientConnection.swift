@@ -435,6 +435,14 @@ final class ClientConnection: EventHandler {
         hasWrittenUpstream = false
         hasRetried = false
         if !head.isKeepAlive { closeAfterResponse = true }
+        hasSentResponseHead = false
+        if requestPhase == .body && inBuf.writeIndex > requestPassEnd {
+            // Validate the body bytes that came with the head before anything goes
+            // upstream: a request sent whole with a broken chunked body is refused
+            // without the origin ever seeing its head.
+            _ = validateRequestBody()
+            if isClosed || hasSentResponseHead { return false }
+        }
         startExchange()
         return true
     }

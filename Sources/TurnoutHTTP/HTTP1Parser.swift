@@ -102,6 +102,7 @@ public enum HTTP1Parser {
             switch field.kind {
             case .host:
                 if head.hostIndex >= 0 { throw .duplicateHost }
+                try validateHost(bytes, field.value.range)
                 head.hostIndex = index
             case .xRequestID:
                 if head.requestIDIndex < 0 { head.requestIDIndex = index }
@@ -228,6 +229,8 @@ public enum HTTP1Parser {
     /// RFC 9112 §3.2: origin-form for most methods, absolute-form accepted, authority-form
     /// only for CONNECT, asterisk-form only for OPTIONS.
     static func validateTarget(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>, method: HTTPMethod) throws(HTTPParseError) {
+        // A fragment is never sent (RFC 9110 §7.1); a `#` here means a confused or hostile client.
+        for p in r where bytes[p] == 0x23 { throw .invalidTarget }
         let first = bytes[r.lowerBound]
         if method == .connect {
             // authority-form: host:port, no slash
@@ -250,6 +253,20 @@ public enum HTTP1Parser {
         }
         guard p > r.lowerBound, p + 2 < r.upperBound, bytes[p] == 0x3A, bytes[p + 1] == 0x2F, bytes[p + 2] == 0x2F
         else { throw .invalidTarget }
+    }
+
+    /// `Host` is `uri-host [ ":" port ]` (RFC 9110 §7.2): reg-name, IPv4 or a bracketed IP
+    /// literal. Whitespace, `/`, `?`, `#`, `@`, quotes and the like are refused, so the
+    /// value cannot smuggle a path or user info into what upstreams and logs see.
+    static func validateHost(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) throws(HTTPParseError) {
+        for p in r {
+            let b = bytes[p]
+            let ok = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E || b == 0x3A || b == 0x5B || b == 0x5D || b == 0x25
+                || b == 0x21 || b == 0x24 || b == 0x26 || b == 0x27 || b == 0x28 || b == 0x29 || b == 0x2A || b == 0x2B
+                || b == 0x2C || b == 0x3B || b == 0x3D
+            if !ok { throw .invalidHost }
+        }
     }
 
     static func classifyMethod(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) -> HTTPMethod {

@@ -96,6 +96,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     case invalidHeaderValue
     case missingHost
     case duplicateHost
+    case invalidHost
     case invalidContentLength
     case contentLengthWithTransferEncoding
     case unsupportedTransferEncoding
@@ -131,6 +132,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
         case .invalidHeaderValue: return "invalid header field value"
         case .missingHost: return "missing Host"
         case .duplicateHost: return "more than one Host"
+        case .invalidHost: return "invalid Host"
         case .invalidContentLength: return "invalid Content-Length"
         case .contentLengthWithTransferEncoding: return "both Content-Length and Transfer-Encoding"
         case .unsupportedTransferEncoding: return "unsupported Transfer-Encoding"

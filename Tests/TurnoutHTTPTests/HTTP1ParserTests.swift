@@ -372,6 +372,12 @@ let malformedRequests: [MalformedRequest] = [
     .init("Expect with extra", "GET / HTTP/1.1", "Host: a\r\nExpect: 100-continue, foo\r\n", .unsupportedExpectation),
     .init("Expect empty", "GET / HTTP/1.1", "Host: a\r\nExpect: \r\n", .unsupportedExpectation),
     .init("too many headers", "GET / HTTP/1.1", "Host: a\r\n" + manyFields, .tooManyHeaders, limits: HTTPHeadLimits(maxHeaderCount: 10)),
+    .init("Host with a space", "GET / HTTP/1.1", "Host: a b\r\n", .invalidHost),
+    .init("Host with a path", "GET / HTTP/1.1", "Host: a/b\r\n", .invalidHost),
+    .init("Host with user info", "GET / HTTP/1.1", "Host: user@a\r\n", .invalidHost),
+    .init("Host with a query", "GET / HTTP/1.1", "Host: a?b\r\n", .invalidHost),
+    .init("Host with obs-text", "GET / HTTP/1.1", "Host: \u{e9}.example\r\n", .invalidHost),
+    .line("fragment in the target", "GET /a#b HTTP/1.1", .invalidTarget),
 ]
 
 @Suite("HTTP1Parser malformed requests")
@@ -390,7 +396,7 @@ struct HTTP1ParserMalformedRequestTests {
         (.tooManyHeaders, 431), (.invalidMethod, 400), (.invalidTarget, 400), (.invalidVersion, 400),
         (.unsupportedVersion, 505), (.invalidStatusLine, 400), (.obsFold, 400), (.invalidHeaderName, 400),
         (.whitespaceBeforeColon, 400), (.invalidHeaderValue, 400), (.missingHost, 400), (.duplicateHost, 400),
-        (.invalidContentLength, 400), (.contentLengthWithTransferEncoding, 400),
+        (.invalidHost, 400), (.invalidContentLength, 400), (.contentLengthWithTransferEncoding, 400),
         (.unsupportedTransferEncoding, 400), (.transferEncodingInHTTP10, 400), (.unsupportedExpectation, 417),
     ])
     func errorMapsToStatus(_ error: HTTPParseError, _ status: Int) {
