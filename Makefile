@@ -1,7 +1,7 @@
 # Turnout — the two commands that do all setup on a fresh Debian machine with Swift:
 #   make demo   install missing system packages, build, run the embedded demo
 #   make test   the same setup, then every test (unit + end-to-end through the real binary)
-# Other targets: build, unit, e2e, soak, bench, bench-micro, deps, clean.
+# Other targets: build, unit, e2e, soak, fuzz, bench, bench-micro, deps, clean.
 
 SWIFT        ?= swift
 PYTHON       ?= python3
@@ -9,7 +9,7 @@ TURNOUT_BIN  ?= $(CURDIR)/.build/release/turnout
 # System packages the build, the demo and the tests need (Debian names).
 DEB_PACKAGES := libssl-dev zlib1g-dev curl python3 python3-pip ca-certificates procps
 
-.PHONY: all deps build demo test unit e2e soak bench bench-micro clean
+.PHONY: all deps build demo test unit e2e soak fuzz bench bench-micro clean
 
 all: build
 
@@ -43,6 +43,22 @@ e2e:
 soak: deps build
 	cd Tests/EndToEnd && TURNOUT_BIN=$(TURNOUT_BIN) TURNOUT_E2E_REQUIRE=1 TURNOUT_LARGE_MIB=1024 \
 	  $(PYTHON) -m pytest -q -ra test_large.py
+
+## fuzz: libFuzzer on the request-head parser and the chunked decoder for FUZZ_SECONDS
+## (default 60), starting from Tests/Fuzz/corpus; new inputs collect in fuzz-corpus-work/.
+## Built with swiftc directly (TurnoutHTTP as a static library with coverage, then the
+## fuzz entry point), because libFuzzer brings its own main().
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := .build-fuzz
+fuzz:
+	mkdir -p $(FUZZ_DIR) fuzz-corpus-work
+	swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name TurnoutHTTP -emit-module \
+	  -emit-module-path $(FUZZ_DIR)/TurnoutHTTP.swiftmodule -emit-library -static \
+	  -o $(FUZZ_DIR)/libTurnoutHTTP.a Sources/TurnoutHTTP/*.swift
+	swiftc -O -g -sanitize=fuzzer,address -parse-as-library -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lTurnoutHTTP \
+	  Tests/Fuzz/TurnoutFuzz/Fuzz.swift -o $(FUZZ_DIR)/TurnoutFuzz
+	SWIFT_BACKTRACE=enable=no $(FUZZ_DIR)/TurnoutFuzz fuzz-corpus-work Tests/Fuzz/corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1
 
 ## bench: nginx / HAProxy / Turnout side by side (Benchmarks/load/compare.sh).
 bench: deps build

@@ -142,7 +142,7 @@ public enum ConfigLoader {
 
     /// `limits`: head limits, buffer size and body size.
     private static func limits(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> LimitSettings {
-        let keys = ["max_request_line", "max_header_size", "max_headers", "buffer_size", "max_body_size"]
+        let keys = ["max_request_line", "max_header_size", "max_headers", "buffer_size", "max_body_size", "max_connections"]
         var limits = LimitSettings()
         let mapping = try reader.mapping(entry.value, entry.path)
         for item in mapping.entries {
@@ -157,6 +157,8 @@ public enum ConfigLoader {
                 limits.bufferBytes = Int(try reader.size(item.value, item.path, in: (4 << 10)...(1 << 20)))
             case "max_body_size":
                 limits.maxBodyBytes = try reader.size(item.value, item.path, in: 0...Int64.max)
+            case "max_connections":
+                limits.maxConnections = try reader.integer(item.value, item.path, in: 1...10_000_000)
             default:
                 throw reader.unknownKey(item, allowed: keys)
             }

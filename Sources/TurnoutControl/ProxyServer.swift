@@ -32,6 +32,7 @@ public final class ProxyServer {
     public func start(onAcknowledge: @escaping @Sendable () -> Void = {}) throws {
         let table = initialTable
         let settings = config.settings
+        raiseOpenFileLimit(for: settings)
         switch settings.accessLog.destination {
         case .off: accessLogFD = -1
         case .stdout: accessLogFD = 1
@@ -82,6 +83,23 @@ public final class ProxyServer {
                 "turnout.workers": "\(settings.workers)",
                 "turnout.generation": "\(table.generation)",
             ])
+    }
+
+    /// Raises the soft open-file limit to the hard one (like nginx's worker_rlimit_nofile):
+    /// each client connection may need an upstream connection too.
+    private func raiseOpenFileLimit(for settings: ProxySettings) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        let needed = rlim_t(2 * settings.limits.maxConnections + 256)
+        if limit.rlim_cur < needed {
+            logger.warning(
+                "the open-file limit is below what limits.max_connections needs (two descriptors per connection)",
+                metadata: ["turnout.nofile": "\(limit.rlim_cur)", "turnout.needed": "\(needed)"])
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the drain timeout) and

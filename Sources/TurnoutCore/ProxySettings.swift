@@ -41,6 +41,10 @@ public struct LimitSettings: Equatable, Sendable {
     public var bufferBytes: Int = 16 * 1024
     /// Largest accepted request body; 0 means no limit.
     public var maxBodyBytes: Int64 = 0
+    /// Client connections open at once over all workers (each worker takes an equal
+    /// share). At the limit a worker stops accepting: new connections wait in the
+    /// kernel's listen queue until one closes.
+    public var maxConnections: Int = 10_000
 
     public init() {}
 }

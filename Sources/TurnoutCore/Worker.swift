@@ -105,6 +105,7 @@ public final class Worker {
         self.buffers = BufferPool(blockSize: settings.limits.bufferBytes)
         self.accessLog = AccessLogWriter(fd: accessLogFD, format: settings.accessLog.format)
         self.requestIDHeaderBytes = Array(settings.headers.requestIDHeader.utf8)
+        self.maxConnections = max(1, (settings.limits.maxConnections + settings.workers - 1) / max(1, settings.workers))
         pthread_mutex_init(&mailboxLock, nil)
         withUnsafeMutableBytes(of: &randomState) { _ = cturnout_fill_random($0.baseAddress, $0.count) }
         if randomState == (0, 0) { randomState = (0x9E37_79B9_7F4A_7C15, 0xBF58_476D_1CE4_E5B9) }
@@ -303,7 +304,28 @@ public final class Worker {
 
     func connectionClosed(_ c: ClientConnection) {
         connections.removeValue(forKey: ObjectIdentifier(c))
+        if isAtConnectionLimit && connections.count < maxConnections {
+            isAtConnectionLimit = false
+            for l in listeners { loop.enqueueReady(l) }
+        }
         stopIfDrained()
+    }
+
+    /// This worker's share of `limits.max_connections`.
+    let maxConnections: Int
+    /// True while the listeners are paused because `maxConnections` are open.
+    private(set) var isAtConnectionLimit = false
+
+    /// False when the connection limit is reached (the listener then stops accepting).
+    func mayAccept() -> Bool {
+        if connections.count < maxConnections { return true }
+        if !isAtConnectionLimit {
+            isAtConnectionLimit = true
+            logger.warning(
+                "connection limit reached: new connections wait in the listen queue",
+                metadata: ["turnout.connections": "\(connections.count)", "turnout.worker": "\(index)"])
+        }
+        return false
     }
 
     // MARK: Helpers for connections
@@ -420,6 +442,7 @@ final class ListenerHandler: EventHandler {
     private func acceptSome() {
         // A bounded batch per turn keeps accepting fair to established connections.
         for _ in 0..<64 {
+            guard worker.mayAccept() else { return }
             let r: IOResult<Int32>
             do {
                 r = try Syscall.accept(fd, &address)

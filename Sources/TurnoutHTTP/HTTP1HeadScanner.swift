@@ -48,7 +48,14 @@ public struct HTTP1HeadScanner: Sendable {
                 break
             }
             let lf = base.distance(to: UnsafeRawPointer(found))
-            if lf == 0 || buffer[lf - 1] != 0x0D {
+            // Refuse what a scan of fewer bytes would have refused before this LF arrived,
+            // so the verdict never depends on how the bytes were split into reads.
+            let endsWithCR = lf > 0 && buffer[lf - 1] == 0x0D
+            if !sawStartLine && lf - lineStart - (endsWithCR ? 1 : 0) > limits.maxStartLineBytes {
+                throw .requestLineTooLong
+            }
+            if lf - leading > limits.maxHeadBytes { throw .headerSectionTooLarge }
+            if !endsWithCR {
                 throw .bareLineFeed
             }
             let lineEnd = lf - 1

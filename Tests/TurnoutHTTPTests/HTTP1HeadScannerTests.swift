@@ -76,6 +76,23 @@ struct HTTP1HeadScannerTests {
         #expect(try scanPrefix(raw, raw.count, with: &scanner, limits: HTTPHeadLimits()).get() == .complete(0..<raw.count))
     }
 
+    /// Found by fuzzing: a request line over the limit that ends in a bare LF was refused
+    /// as "too long" when it arrived in pieces but as "bare LF" when it arrived whole.
+    @Test(arguments: [
+        String(repeating: "a", count: 1100) + "\nHost: x\r\n\r\n",
+        "GET /" + String(repeating: "a", count: 1100) + "\r x\n\r\n",
+        "GET / HTTP/1.1\r\nX: " + String(repeating: "b", count: 5000) + "\n\r\n",
+    ])
+    func theVerdictDoesNotDependOnHowBytesArrive(_ head: String) {
+        let raw = utf8(head)
+        let limits = HTTPHeadLimits(maxStartLineBytes: 1024, maxHeadBytes: 4096, maxHeaderCount: 32)
+        let whole = scanWhole(raw, limits: limits)
+        for step in [1, 7, 100] {
+            #expect(scanIncrementally(raw, step: step, limits: limits) == whole, "step \(step)")
+        }
+        #expect(whole.failure != nil)
+    }
+
     @Test func resetStartsANewHead() throws {
         let first = utf8("GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
         let second = utf8("GET /bb HTTP/1.1\r\nHost: b\r\n\r\n")

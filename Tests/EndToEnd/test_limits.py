@@ -1,0 +1,91 @@
+"""Resource limits and slow clients: the connection limit, the header deadline against
+slowloris, and normal clients staying fast while slow ones hold connections."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import time
+
+import pytest
+
+from client import PeerClosed, RawConn
+
+
+def test_connection_limit_queues_new_clients_until_one_closes(turnout, origin):
+    proxy = turnout([origin.addr], limits={"max_connections": 3})
+    held = [RawConn(proxy.port, timeout=5) for _ in range(3)]
+    try:
+        for c in held:
+            assert c.request("GET", "/status/204").status == 204
+        extra = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)  # the kernel queues it
+        try:
+            extra.sendall(b"GET /status/204 HTTP/1.1\r\nHost: e2e.test\r\n\r\n")
+            extra.settimeout(0.7)
+            with pytest.raises(socket.timeout):
+                extra.recv(100)  # not accepted while three are open
+            held.pop().close()
+            extra.settimeout(5)
+            assert extra.recv(100).startswith(b"HTTP/1.1 204")
+        finally:
+            extra.close()
+        assert "connection limit reached" in proxy.stderr()
+    finally:
+        for c in held:
+            c.close()
+
+
+def _normal_latencies(port, n=40):
+    out = []
+    with RawConn(port, timeout=5) as c:
+        for _ in range(n):
+            t0 = time.monotonic()
+            assert c.request("GET", "/status/204").status == 204
+            out.append(time.monotonic() - t0)
+    return out
+
+
+@pytest.mark.timeout(60)
+def test_slowloris_gets_408_at_the_header_deadline_and_normal_clients_stay_fast(turnout, origin):
+    proxy = turnout([origin.addr], timeouts={"client_header": "2s"})
+    baseline = _normal_latencies(proxy.port)
+    slow = []
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        s.sendall(b"GET /slow HTTP/1.1\r\nHost: e2e.test\r\n")
+        s.setblocking(False)
+        slow.append(s)
+    started = time.monotonic()
+    during = []
+    answered = {}
+    # Trickle one header byte per slow connection every 200 ms (a classic slowloris keeps
+    # the connection busy); measure normal clients meanwhile.
+    while time.monotonic() - started < 3.5:
+        for s in slow:
+            if s.fileno() in answered:
+                continue
+            try:
+                s.send(b"X")
+            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                pass
+            try:
+                data = s.recv(200)
+                if data:
+                    answered[s.fileno()] = (time.monotonic() - started, data)
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                answered[s.fileno()] = (time.monotonic() - started, b"reset")
+        during += _normal_latencies(proxy.port, 10)
+        time.sleep(0.2)
+    for s in slow:
+        s.close()
+    assert len(answered) == len(slow), f"{len(slow) - len(answered)} slow connections were still open after 3.5 s"
+    statuses = [d[:12] for _, d in answered.values()]
+    assert all(st == b"HTTP/1.1 408" for st in statuses), set(statuses)
+    times = [t for t, _ in answered.values()]
+    assert min(times) >= 1.5 and max(times) <= 3.5, (min(times), max(times))
+    assert origin.requests == [] or all(r["path"] == "/status/204" for r in origin.requests)
+    p50_before, p50_during = statistics.median(baseline), statistics.median(during)
+    print(f"normal p50 {p50_before * 1000:.2f} ms before, {p50_during * 1000:.2f} ms with 300 slow clients")
+    assert p50_during < max(0.005, p50_before * 3), (p50_before, p50_during)
