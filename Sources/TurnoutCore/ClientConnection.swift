@@ -77,67 +77,164 @@ final class ClientConnection: EventHandler {
     private var isLingering = false
     private var isClosed = false
 
-    // Buffers (see the file comment).
+    // Connection state: what an idle keep-alive connection holds.
     private var inBuf = IOBuffer()
-    private var outBuf = IOBuffer()
-    private var upIn = IOBuffer()
-    private var upOut = IOBuffer()
-
-    // Request side.
-    private var scanner = HTTP1HeadScanner()
-    private var head = HTTPRequestHead()
     private var headStart = 0
     private var requestPhase = RequestPhase.idle
     private var requestPassEnd = 0
-    private var requestRemaining: Int64 = 0
-    private var requestChunked = ChunkedDecoder()
-    private var isRequestReceived = false
-    private var requestBodySent: Int64 = 0
-    /// True once any byte of this attempt's request reached the upstream socket.
-    private var hasWrittenUpstream = false
-    private var requestIDBytes: [UInt8]
-
-    // Upstream side.
+    private var responsePhase = ResponsePhase.none
+    private var closeAfterResponse = false
     private var upstream: UpstreamConnection?
     private var pool: PoolState?
     private var member: MemberState?
-    private var hasRetried = false
-    /// The routing decision of the current request.
-    private var decision = RoutingDecision(poolIndex: 0, reason: .weight)
-    private var isCountedOutstanding = false
 
-    // Response side.
-    private var responseScanner = HTTP1HeadScanner()
-    private var response = HTTPResponseHead()
-    private var responsePhase = ResponsePhase.none
-    private var responseMode = ResponseBodyMode.none
-    private var responsePassEnd = 0
-    private var responseDecodeIndex = 0
-    private var responseRemaining: Int64 = 0
-    private var responseChunked = ChunkedDecoder()
-    private var isResponseReceived = false
-    private var hasResponseBytes = false
-    private var hasSentResponseHead = false
-    /// Bytes of `\r\n` still owed after a re-chunked block of data.
-    private var chunkSuffixPending = 0
-    private var closeAfterResponse = false
+    /// The exchange under way: buffers, parsed heads, decoders, routing decision and
+    /// accounting. Lent by the worker's `ExchangePool` from a request's first byte until
+    /// the connection is idle again; while idle it points at the pool's empty sentinel,
+    /// so an idle connection holds none of this (see `attachExchange`).
+    private var ex: UnsafeMutablePointer<ExchangeState>
 
-    // Accounting for the access log.
-    private var startNanos: UInt64 = 0
-    private var bytesIn: Int64 = 0
-    private var bytesOut: Int64 = 0
-    private var status = 0
-    private var errorNote: StaticString = ""
+    private var outBuf: IOBuffer {
+        _read { yield ex.pointee.outBuf }
+        _modify { yield &ex.pointee.outBuf }
+    }
+    private var upIn: IOBuffer {
+        _read { yield ex.pointee.upIn }
+        _modify { yield &ex.pointee.upIn }
+    }
+    private var upOut: IOBuffer {
+        _read { yield ex.pointee.upOut }
+        _modify { yield &ex.pointee.upOut }
+    }
+    private var scanner: HTTP1HeadScanner {
+        _read { yield ex.pointee.scanner }
+        _modify { yield &ex.pointee.scanner }
+    }
+    private var head: HTTPRequestHead {
+        _read { yield ex.pointee.head }
+        _modify { yield &ex.pointee.head }
+    }
+    private var requestRemaining: Int64 {
+        _read { yield ex.pointee.requestRemaining }
+        _modify { yield &ex.pointee.requestRemaining }
+    }
+    private var requestChunked: ChunkedDecoder {
+        _read { yield ex.pointee.requestChunked }
+        _modify { yield &ex.pointee.requestChunked }
+    }
+    private var isRequestReceived: Bool {
+        _read { yield ex.pointee.isRequestReceived }
+        _modify { yield &ex.pointee.isRequestReceived }
+    }
+    private var requestBodySent: Int64 {
+        _read { yield ex.pointee.requestBodySent }
+        _modify { yield &ex.pointee.requestBodySent }
+    }
+    private var hasWrittenUpstream: Bool {
+        _read { yield ex.pointee.hasWrittenUpstream }
+        _modify { yield &ex.pointee.hasWrittenUpstream }
+    }
+    private var requestIDBytes: [UInt8] {
+        _read { yield ex.pointee.requestIDBytes }
+        _modify { yield &ex.pointee.requestIDBytes }
+    }
+    private var hasRetried: Bool {
+        _read { yield ex.pointee.hasRetried }
+        _modify { yield &ex.pointee.hasRetried }
+    }
+    private var decision: RoutingDecision {
+        _read { yield ex.pointee.decision }
+        _modify { yield &ex.pointee.decision }
+    }
+    private var isCountedOutstanding: Bool {
+        _read { yield ex.pointee.isCountedOutstanding }
+        _modify { yield &ex.pointee.isCountedOutstanding }
+    }
+    private var responseScanner: HTTP1HeadScanner {
+        _read { yield ex.pointee.responseScanner }
+        _modify { yield &ex.pointee.responseScanner }
+    }
+    private var response: HTTPResponseHead {
+        _read { yield ex.pointee.response }
+        _modify { yield &ex.pointee.response }
+    }
+    private var responseMode: ResponseBodyMode {
+        _read { yield ex.pointee.responseMode }
+        _modify { yield &ex.pointee.responseMode }
+    }
+    private var responsePassEnd: Int {
+        _read { yield ex.pointee.responsePassEnd }
+        _modify { yield &ex.pointee.responsePassEnd }
+    }
+    private var responseDecodeIndex: Int {
+        _read { yield ex.pointee.responseDecodeIndex }
+        _modify { yield &ex.pointee.responseDecodeIndex }
+    }
+    private var responseRemaining: Int64 {
+        _read { yield ex.pointee.responseRemaining }
+        _modify { yield &ex.pointee.responseRemaining }
+    }
+    private var responseChunked: ChunkedDecoder {
+        _read { yield ex.pointee.responseChunked }
+        _modify { yield &ex.pointee.responseChunked }
+    }
+    private var isResponseReceived: Bool {
+        _read { yield ex.pointee.isResponseReceived }
+        _modify { yield &ex.pointee.isResponseReceived }
+    }
+    private var hasResponseBytes: Bool {
+        _read { yield ex.pointee.hasResponseBytes }
+        _modify { yield &ex.pointee.hasResponseBytes }
+    }
+    private var hasSentResponseHead: Bool {
+        _read { yield ex.pointee.hasSentResponseHead }
+        _modify { yield &ex.pointee.hasSentResponseHead }
+    }
+    private var chunkSuffixPending: Int {
+        _read { yield ex.pointee.chunkSuffixPending }
+        _modify { yield &ex.pointee.chunkSuffixPending }
+    }
+    private var startNanos: UInt64 {
+        _read { yield ex.pointee.startNanos }
+        _modify { yield &ex.pointee.startNanos }
+    }
+    private var bytesIn: Int64 {
+        _read { yield ex.pointee.bytesIn }
+        _modify { yield &ex.pointee.bytesIn }
+    }
+    private var bytesOut: Int64 {
+        _read { yield ex.pointee.bytesOut }
+        _modify { yield &ex.pointee.bytesOut }
+    }
+    private var status: Int {
+        _read { yield ex.pointee.status }
+        _modify { yield &ex.pointee.status }
+    }
+    private var errorNote: StaticString {
+        _read { yield ex.pointee.errorNote }
+        _modify { yield &ex.pointee.errorNote }
+    }
 
     init(fd: Int32, address: SocketAddress, worker: Worker) {
         self.worker = worker
         self.clientIP = Array(address.ipText.utf8)
         self.clientPort = address.port
         self.clientAddress = address.ipAddress
-        self.requestIDBytes = [UInt8](repeating: 0x30, count: 32)
+        self.ex = worker.exchanges.idle
         super.init(fd: fd)
-        requestChunked.maxTrailerBytes = worker.settings.limits.head.maxHeadBytes
-        responseChunked.maxTrailerBytes = worker.settings.limits.head.maxHeadBytes
+    }
+
+    /// Takes exchange state from the pool (at a request's first byte).
+    private func attachExchange() {
+        if ex == worker.exchanges.idle { ex = worker.exchanges.take() }
+    }
+
+    /// Returns the exchange state (when the connection goes idle or closes).
+    private func detachExchange() {
+        if ex != worker.exchanges.idle {
+            worker.exchanges.give(ex)
+            ex = worker.exchanges.idle
+        }
     }
 
     private var loop: EventLoop { worker.loop }
@@ -293,6 +390,7 @@ final class ClientConnection: EventHandler {
             inBuf.writeIndex += n
             if requestPhase == .idle {
                 requestPhase = .head
+                attachExchange()
                 headStart = inBuf.readIndex
                 startNanos = loop.nowNanos
                 loop.armTimer(self, list: worker.timers.clientHeader)
@@ -1276,6 +1374,7 @@ final class ClientConnection: EventHandler {
         scanner.reset()
         if inBuf.isEmpty {
             inBuf.release(worker.buffers)
+            detachExchange()
             headStart = 0
             requestPassEnd = 0
             requestPhase = .idle
@@ -1527,6 +1626,7 @@ final class ClientConnection: EventHandler {
         outBuf.release(worker.buffers)
         upIn.release(worker.buffers)
         upOut.release(worker.buffers)
+        detachExchange()
         loop.close(self)
         worker.connectionClosed(self)
     }

@@ -66,6 +66,7 @@ public final class Worker {
     // Loop-thread only (created before the thread starts, then touched only by it).
     let loop: EventLoop
     let buffers: BufferPool
+    let exchanges: ExchangePool
     var routeTable: RouteTable
     var pools: [PoolState] = []
     let accessLog: AccessLogWriter
@@ -103,6 +104,7 @@ public final class Worker {
         self.logger = logger
         self.loop = try EventLoop()
         self.buffers = BufferPool(blockSize: settings.limits.bufferBytes)
+        self.exchanges = ExchangePool(maxTrailerBytes: settings.limits.head.maxHeadBytes)
         self.accessLog = AccessLogWriter(fd: accessLogFD, format: settings.accessLog.format)
         self.requestIDHeaderBytes = Array(settings.headers.requestIDHeader.utf8)
         self.maxConnections = max(1, (settings.limits.maxConnections + settings.workers - 1) / max(1, settings.workers))

@@ -29,6 +29,16 @@ public struct HTTPRequestHead: Sendable {
         headers.reserveCapacity(32)
         connectionTokens.reserveCapacity(4)
     }
+
+    /// A head that owns no storage yet (for a connection that is idle); parsing into it
+    /// allocates, so take a reserved one from a pool first.
+    public static var unallocated: Self {
+        var head = Self(reserving: ())
+        head.headLength = 0
+        return head
+    }
+
+    private init(reserving: Void) {}
 }
 
 /// A parsed response head; see `HTTPRequestHead`.
@@ -53,6 +63,16 @@ public struct HTTPResponseHead: Sendable {
         headers.reserveCapacity(32)
         connectionTokens.reserveCapacity(4)
     }
+
+    /// A head that owns no storage yet (for a connection that is idle); parsing into it
+    /// allocates, so take a reserved one from a pool first.
+    public static var unallocated: Self {
+        var head = Self(reserving: ())
+        head.headLength = 0
+        return head
+    }
+
+    private init(reserving: Void) {}
 }
 
 /// Strict HTTP/1.1 head parser (RFC 9112). Works on a complete head located by
