@@ -124,6 +124,7 @@ public enum ConfigLoader {
             ("client_header", \.clientHeaderMs),
             ("client_idle", \.clientIdleMs),
             ("body_idle", \.bodyIdleMs),
+            ("body_rate_window", \.bodyRateWindowMs),
             ("upstream_connect", \.upstreamConnectMs),
             ("upstream_response", \.upstreamResponseMs),
             ("upstream_idle", \.upstreamIdleMs),
@@ -142,7 +143,8 @@ public enum ConfigLoader {
 
     /// `limits`: head limits, buffer size and body size.
     private static func limits(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> LimitSettings {
-        let keys = ["max_request_line", "max_header_size", "max_headers", "buffer_size", "max_body_size", "max_connections"]
+        let keys = ["max_request_line", "max_header_size", "max_headers", "buffer_size", "max_body_size", "max_connections",
+                    "min_body_rate"]
         var limits = LimitSettings()
         let mapping = try reader.mapping(entry.value, entry.path)
         for item in mapping.entries {
@@ -159,6 +161,8 @@ public enum ConfigLoader {
                 limits.maxBodyBytes = try reader.size(item.value, item.path, in: 0...Int64.max)
             case "max_connections":
                 limits.maxConnections = try reader.integer(item.value, item.path, in: 1...10_000_000)
+            case "min_body_rate":
+                limits.minBodyRate = try reader.size(item.value, item.path, in: 0...(1 << 40))
             default:
                 throw reader.unknownKey(item, allowed: keys)
             }

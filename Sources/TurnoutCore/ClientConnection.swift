@@ -134,6 +134,18 @@ final class ClientConnection: EventHandler {
         _read { yield ex.pointee.hasWrittenUpstream }
         _modify { yield &ex.pointee.hasWrittenUpstream }
     }
+    private var rateWindowStart: UInt64 {
+        _read { yield ex.pointee.rateWindowStart }
+        _modify { yield &ex.pointee.rateWindowStart }
+    }
+    private var rateWindowBytes: Int64 {
+        _read { yield ex.pointee.rateWindowBytes }
+        _modify { yield &ex.pointee.rateWindowBytes }
+    }
+    private var isRatePaused: Bool {
+        _read { yield ex.pointee.isRatePaused }
+        _modify { yield &ex.pointee.isRatePaused }
+    }
     private var requestIDBytes: [UInt8] {
         _read { yield ex.pointee.requestIDBytes }
         _modify { yield &ex.pointee.requestIDBytes }
@@ -365,10 +377,16 @@ final class ClientConnection: EventHandler {
             && inBuf.writableBytes == 0
         {
             // Backpressure: the upstream has not taken what we hold.
-            if !makeRoomInInBuf() { return false }
+            if !makeRoomInInBuf() {
+                isRatePaused = true
+                return false
+            }
         }
         inBuf.attach(worker.buffers)
-        if inBuf.writableBytes == 0 && !makeRoomInInBuf() { return false }
+        if inBuf.writableBytes == 0 && !makeRoomInInBuf() {
+            if requestPhase == .body { isRatePaused = true }
+            return false
+        }
         let r: IOResult<Int>
         do {
             r = try transport.read(fd, inBuf.base! + inBuf.writeIndex, inBuf.writableBytes)
@@ -396,9 +414,35 @@ final class ClientConnection: EventHandler {
                 loop.armTimer(self, list: worker.timers.clientHeader)
             } else if requestPhase == .body || requestPhase == .tunnel {
                 loop.armTimer(self, list: worker.timers.bodyIdle)
+                if requestPhase == .body && settings.limits.minBodyRate > 0 && !checkBodyRate(adding: n) { return false }
             }
             return true
         }
+    }
+
+    /// Counts `n` request-body bytes against `limits.min_body_rate`. Each window of
+    /// `timeouts.body_rate_window` must bring at least rate × window bytes; time during
+    /// which the proxy held the client back (backpressure) does not count. False when the
+    /// request was refused (408).
+    private func checkBodyRate(adding n: Int) -> Bool {
+        let now = loop.now
+        if isRatePaused {
+            isRatePaused = false
+            rateWindowStart = now
+            rateWindowBytes = 0
+        }
+        rateWindowBytes += Int64(n)
+        let elapsed = now &- rateWindowStart
+        guard elapsed >= UInt64(settings.timeouts.bodyRateWindowMs) else { return true }
+        if rateWindowBytes &* 1000 < settings.limits.minBodyRate &* Int64(elapsed) {
+            errorNote = "request body slower than limits.min_body_rate"
+            worker.logClientReason("request body slower than limits.min_body_rate", clientIP: clientIP)
+            failRequest(408, "request body too slow\n")
+            return false
+        }
+        rateWindowStart = now
+        rateWindowBytes = 0
+        return true
     }
 
     /// An idle keep-alive connection holds no buffer memory. In other phases the buffer
@@ -534,6 +578,9 @@ final class ClientConnection: EventHandler {
         hasRetried = false
         if !head.isKeepAlive { closeAfterResponse = true }
         hasSentResponseHead = false
+        rateWindowStart = loop.now
+        rateWindowBytes = 0
+        isRatePaused = false
         if requestPhase == .body && inBuf.writeIndex > requestPassEnd {
             // Validate the body bytes that came with the head before anything goes
             // upstream: a request sent whole with a broken chunked body is refused

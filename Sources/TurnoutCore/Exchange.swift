@@ -21,6 +21,11 @@ struct ExchangeState {
     var requestBodySent: Int64 = 0
     /// True once any byte of this attempt's request reached the upstream socket.
     var hasWrittenUpstream = false
+    /// Minimum body rate: the current window's start (loop ms) and bytes, and whether
+    /// reading is paused by backpressure (then the window restarts when reading resumes).
+    var rateWindowStart: UInt64 = 0
+    var rateWindowBytes: Int64 = 0
+    var isRatePaused = false
     var requestIDBytes: [UInt8]
     var hasRetried = false
     /// The routing decision of the current request.

@@ -22,6 +22,8 @@ public struct TimeoutSettings: Equatable, Sendable {
     public var clientIdleMs: Int = 60_000
     /// Longest pause while a request or response body is moving.
     public var bodyIdleMs: Int = 60_000
+    /// The window over which `limits.minBodyRate` is checked.
+    public var bodyRateWindowMs: Int = 10_000
     /// Time to establish an upstream TCP connection.
     public var upstreamConnectMs: Int = 5_000
     /// Time from the request being sent to the first response byte.
@@ -45,6 +47,10 @@ public struct LimitSettings: Equatable, Sendable {
     /// share). At the limit a worker stops accepting: new connections wait in the
     /// kernel's listen queue until one closes.
     public var maxConnections: Int = 10_000
+    /// Slowest accepted request body, in bytes per second over `timeouts.bodyRateWindowMs`
+    /// while the proxy waits for the client (not while it holds the client back because
+    /// the upstream is slow); 0 turns the check off.
+    public var minBodyRate: Int64 = 0
 
     public init() {}
 }

@@ -89,3 +89,32 @@ def test_slowloris_gets_408_at_the_header_deadline_and_normal_clients_stay_fast(
     p50_before, p50_during = statistics.median(baseline), statistics.median(during)
     print(f"normal p50 {p50_before * 1000:.2f} ms before, {p50_during * 1000:.2f} ms with 300 slow clients")
     assert p50_during < max(0.005, p50_before * 3), (p50_before, p50_during)
+
+
+@pytest.mark.timeout(60)
+def test_a_body_slower_than_min_body_rate_gets_408(turnout, origin):
+    proxy = turnout([origin.addr], limits={"min_body_rate": "1KiB"}, timeouts={"body_rate_window": "1s"})
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    try:
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: e2e.test\r\nContent-Length: 100000\r\n\r\n")
+        started = time.monotonic()
+        answer = b""
+        s.settimeout(0.2)
+        while time.monotonic() - started < 6 and not answer:
+            try:
+                s.sendall(b"x" * 100)  # 500 bytes/s, under the 1 KiB/s minimum
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                answer = s.recv(200)
+            except socket.timeout:
+                pass
+        elapsed = time.monotonic() - started
+    finally:
+        s.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert 0.9 <= elapsed <= 3.0, elapsed
+    assert all(r.get("complete", True) is False or r["path"] != "/upload" for r in origin.requests)
+    # A body at full speed is not affected.
+    with RawConn(proxy.port, timeout=10) as c:
+        assert c.request("POST", "/upload", body=b"y" * 2_000_000).status == 200
