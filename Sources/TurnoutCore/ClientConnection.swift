@@ -249,6 +249,13 @@ final class ClientConnection: EventHandler {
         }
     }
 
+    /// Between requests on a keep-alive connection that has served at least one.
+    var isIdleKeepAlive: Bool {
+        hasServedRequest && requestPhase == .idle && responsePhase == .none && !isClosed && !isLingering
+    }
+    /// True once a response completed on this connection.
+    private var hasServedRequest = false
+
     private var loop: EventLoop { worker.loop }
     private var settings: ProxySettings { worker.settings }
 
@@ -1419,6 +1426,7 @@ final class ClientConnection: EventHandler {
         headStart = inBuf.readIndex
         requestPassEnd = inBuf.readIndex
         scanner.reset()
+        hasServedRequest = true
         if inBuf.isEmpty {
             inBuf.release(worker.buffers)
             detachExchange()

@@ -189,6 +189,11 @@ public final class EventLoop {
         handler.timerDeadline = 0
     }
 
+    /// The handler whose timer on `list` expires first (the one armed longest ago).
+    public func oldestTimer(on list: Int) -> EventHandler? {
+        timerLists[list].head
+    }
+
     private func nextTimeoutMs() -> Int32 {
         if !ready.isEmpty { return 0 }
         var earliest = UInt64.max

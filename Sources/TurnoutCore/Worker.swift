@@ -289,7 +289,24 @@ public final class Worker {
 
     // MARK: Connections
 
+    /// At the limit, closes the oldest idle keep-alive connection for the one just
+    /// accepted, as nginx does: an idle client can reconnect, a new one would wait.
+    private func makeRoom() {
+        guard connections.count >= maxConnections, let oldest = oldestKeepAlive() else { return }
+        oldest.close()
+        reclaimedIdle += 1
+        if loop.now >= lastReclaimLog + 1000 {
+            lastReclaimLog = loop.now
+            logger.notice(
+                "connection limit reached: closing the oldest idle keep-alive connections for new ones",
+                metadata: ["turnout.connections": "\(connections.count)", "turnout.closed": "\(reclaimedIdle)",
+                           "turnout.worker": "\(index)"])
+            reclaimedIdle = 0
+        }
+    }
+
     fileprivate func accepted(fd: Int32, address: SocketAddress) {
+        makeRoom()
         _ = try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
         let c = ClientConnection(fd: fd, address: address, worker: self)
         do {
@@ -317,10 +334,26 @@ public final class Worker {
     let maxConnections: Int
     /// True while the listeners are paused because `maxConnections` are open.
     private(set) var isAtConnectionLimit = false
+    private var reclaimedIdle = 0
+    private var lastReclaimLog: UInt64 = 0
 
-    /// False when the connection limit is reached (the listener then stops accepting).
+    /// The idle keep-alive connection idle the longest (among the 32 oldest idle-timer
+    /// entries; connections that have not sent a first request are not reclaimed).
+    private func oldestKeepAlive() -> ClientConnection? {
+        var h = loop.oldestTimer(on: timers.clientIdle)
+        var looked = 0
+        while let handler = h, looked < 32 {
+            if let c = handler as? ClientConnection, c.isIdleKeepAlive { return c }
+            h = handler.timerNext
+            looked += 1
+        }
+        return nil
+    }
+
+    /// False when the connection limit is reached and no idle keep-alive connection can
+    /// make room (the listener then stops accepting until a connection closes).
     func mayAccept() -> Bool {
-        if connections.count < maxConnections { return true }
+        if connections.count < maxConnections || oldestKeepAlive() != nil { return true }
         if !isAtConnectionLimit {
             isAtConnectionLimit = true
             logger.warning(

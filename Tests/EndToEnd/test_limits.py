@@ -12,26 +12,44 @@ import pytest
 from client import PeerClosed, RawConn
 
 
-def test_connection_limit_queues_new_clients_until_one_closes(turnout, origin):
+def test_connection_limit_reclaims_idle_connections_then_queues(turnout, origin):
     proxy = turnout([origin.addr], limits={"max_connections": 3})
-    held = [RawConn(proxy.port, timeout=5) for _ in range(3)]
+    # Three idle keep-alive connections: a fourth client is served at once, and the
+    # oldest idle connection is closed to make room (as nginx does).
+    idle = [RawConn(proxy.port, timeout=5) for _ in range(3)]
+    for c in idle:
+        assert c.request("GET", "/status/204").status == 204
+    with RawConn(proxy.port, timeout=5) as fourth:
+        assert fourth.request("GET", "/status/204").status == 204
+    with pytest.raises((PeerClosed, ConnectionResetError, BrokenPipeError)):
+        idle[0].request("GET", "/status/204")
+    assert idle[1].request("GET", "/status/204").status == 204
+    for c in idle:
+        c.close()
+    assert "closing the oldest idle keep-alive connections" in proxy.stderr()
+    time.sleep(0.2)
+
+    # Three busy connections: a fourth waits in the listen queue until one finishes.
+    busy = [RawConn(proxy.port, timeout=5) for _ in range(3)]
     try:
-        for c in held:
-            assert c.request("GET", "/status/204").status == 204
+        for c in busy:
+            c.send(b"GET /slow/1500 HTTP/1.1\r\nHost: e2e.test\r\n\r\n")
+        time.sleep(0.3)
         extra = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)  # the kernel queues it
         try:
             extra.sendall(b"GET /status/204 HTTP/1.1\r\nHost: e2e.test\r\n\r\n")
             extra.settimeout(0.7)
             with pytest.raises(socket.timeout):
-                extra.recv(100)  # not accepted while three are open
-            held.pop().close()
+                extra.recv(100)  # not accepted while three are busy
+            busy[0].read_response()
+            busy.pop(0).close()
             extra.settimeout(5)
             assert extra.recv(100).startswith(b"HTTP/1.1 204")
         finally:
             extra.close()
-        assert "connection limit reached" in proxy.stderr()
+        assert "connection limit reached: new connections wait" in proxy.stderr()
     finally:
-        for c in held:
+        for c in busy:
             c.close()
 
 
