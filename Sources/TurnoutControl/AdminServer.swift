@@ -201,6 +201,8 @@ final class AdminConnection: EventHandler {
             peer = request.peer
         }
         isReplyPending = true
+        // The request is complete: from here the answer's own deadline applies.
+        control.loop.cancelTimer(self)
         control.handle(request, from: self)
         return true
     }

@@ -168,7 +168,9 @@ extension ControlPlane {
         }
         let generation = store.generation + 1
         do {
-            try store.commit(next, generation: generation, isRollback: isRollback)
+            if let warning = try store.commit(next, generation: generation, isRollback: isRollback) {
+                logger.error("the routing state was replaced but may not be durable yet", metadata: ["turnout.error": "\(warning)"])
+            }
         } catch {
             logger.error("cannot save the routing state; the change is refused", metadata: ["turnout.error": "\(error)"])
             throw AdminError(500, "cannot save the routing state, nothing changed: \(error)")

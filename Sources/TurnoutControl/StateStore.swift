@@ -83,7 +83,8 @@ public final class StateStore {
     /// Makes `next` the current state at `generation`, pushing the current one on the
     /// history (or popping it, for a rollback), and writes it durably. On failure nothing
     /// changes, in memory or on disk.
-    public func commit(_ next: RoutingState, generation newGeneration: UInt64, isRollback: Bool) throws {
+    @discardableResult
+    public func commit(_ next: RoutingState, generation newGeneration: UInt64, isRollback: Bool) throws -> String? {
         var newHistory = history
         if isRollback {
             newHistory.removeLast()
@@ -91,10 +92,11 @@ public final class StateStore {
             newHistory.append(state)
             if newHistory.count > historyLimit { newHistory.removeFirst(newHistory.count - historyLimit) }
         }
-        try write(generation: newGeneration, state: next, history: newHistory)
+        let warning = try write(generation: newGeneration, state: next, history: newHistory)
         generation = newGeneration
         state = next
         history = newHistory
+        return warning
     }
 
     /// Writes the current values (e.g. the configuration's, on first start).
@@ -102,20 +104,23 @@ public final class StateStore {
         try write(generation: generation, state: state, history: history)
     }
 
-    private func write(generation: UInt64, state: RoutingState, history: [RoutingState]) throws {
+    @discardableResult
+    private func write(generation: UInt64, state: RoutingState, history: [RoutingState]) throws -> String? {
         let object: [String: Any] = [
             "version": 1, "generation": Int(generation), "state": state.durableJSON(),
             "history": history.map { $0.durableJSON() },
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-        try DurableFile.replace(path: path, with: Array(data) + [0x0A])
+        return try DurableFile.replace(path: path, with: Array(data) + [0x0A])
     }
 }
 
 /// Atomic, durable file replacement and appends.
 enum DurableFile {
-    /// temp file → write → fsync → rename → fsync(directory).
-    static func replace(path: String, with bytes: [UInt8]) throws {
+    /// temp file → write → fsync → rename → fsync(directory). Throws when the file was not
+    /// replaced; returns a warning when it was but the folder could not be synced.
+    @discardableResult
+    static func replace(path: String, with bytes: [UInt8]) throws -> String? {
         let dir = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         let temp = path + ".tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -134,11 +139,13 @@ enum DurableFile {
             unlink(temp)
             throw StateFileError("rename to \(path): \(String(cString: strerror(e)))")
         }
+        // The new file is in place: from here the change is made. A failed fsync of the
+        // folder cannot undo that; it is reported, and the rename is retried on the next save.
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            defer { close(dfd) }
-            if fsync(dfd) != 0 { throw StateFileError("fsync \(dir): \(String(cString: strerror(errno)))") }
-        }
+        guard dfd >= 0 else { return "cannot open \(dir) to fsync it: \(String(cString: strerror(errno)))" }
+        defer { close(dfd) }
+        if fsync(dfd) != 0 { return "fsync \(dir): \(String(cString: strerror(errno)))" }
+        return nil
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], what: String) throws {

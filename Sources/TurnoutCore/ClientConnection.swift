@@ -110,6 +110,10 @@ final class ClientConnection: EventHandler {
         _read { yield ex.pointee.scanner }
         _modify { yield &ex.pointee.scanner }
     }
+    private var isHeadParsed: Bool {
+        _read { yield ex.pointee.isHeadParsed }
+        _modify { yield &ex.pointee.isHeadParsed }
+    }
     private var head: HTTPRequestHead {
         _read { yield ex.pointee.head }
         _modify { yield &ex.pointee.head }
@@ -261,7 +265,10 @@ final class ClientConnection: EventHandler {
 
     /// Called once after registration.
     func start() {
-        loop.armTimer(self, list: worker.timers.clientIdle)
+        // A new connection has the header deadline for its first request (as nginx's
+        // client_header_timeout); the idle-timer list holds only keep-alive connections,
+        // oldest first, which is what the connection limit reclaims.
+        loop.armTimer(self, list: worker.timers.clientHeader)
         isReadable = true
         drive()
     }
@@ -547,12 +554,14 @@ final class ClientConnection: EventHandler {
         }
         headStart += range.lowerBound
         let headBytes = UnsafeRawBufferPointer(rebasing: inBuf.bytes(from: headStart)[0..<range.count])
+        isHeadParsed = false
         do {
             try HTTP1Parser.parseRequest(headBytes, limits: settings.limits.head, into: &head)
         } catch {
             rejectRequest(error)
             return false
         }
+        isHeadParsed = true
         bytesIn = Int64(range.count)
         inBuf.readIndex = headStart + range.count
         requestPassEnd = inBuf.readIndex
@@ -585,9 +594,9 @@ final class ClientConnection: EventHandler {
         hasRetried = false
         if !head.isKeepAlive { closeAfterResponse = true }
         hasSentResponseHead = false
-        rateWindowStart = loop.now
-        rateWindowBytes = 0
-        isRatePaused = false
+        // The rate window starts with the first body byte read (a client waiting for
+        // 100 Continue is held back by the upstream, not slow).
+        isRatePaused = true
         if requestPhase == .body && inBuf.writeIndex > requestPassEnd {
             // Validate the body bytes that came with the head before anything goes
             // upstream: a request sent whole with a broken chunked body is refused
@@ -706,10 +715,15 @@ final class ClientConnection: EventHandler {
 
     /// Moves this exchange's outstanding-request count to `newMember`.
     private func setMember(_ newMember: MemberState?) {
-        if let m = member, isCountedOutstanding { m.outstanding -= 1 }
+        if isCountedOutstanding {
+            member?.outstanding -= 1
+            isCountedOutstanding = false
+        }
         member = newMember
-        isCountedOutstanding = newMember != nil
-        if let m = newMember { m.outstanding += 1 }
+        if let m = newMember {
+            m.outstanding += 1
+            isCountedOutstanding = true
+        }
     }
 
     /// A connection to the chosen member could not be made. The request reached nobody,
@@ -1434,6 +1448,7 @@ final class ClientConnection: EventHandler {
             requestPassEnd = 0
             requestPhase = .idle
             loop.armTimer(self, list: worker.timers.clientIdle)
+            worker.connectionBecameIdle()
             if sawEOF { close() }
         } else {
             requestPhase = .head
@@ -1446,7 +1461,9 @@ final class ClientConnection: EventHandler {
     private func logAccess() {
         guard worker.accessLog.isEnabled else { return }
         let src = inBuf.bytes(from: headStart)
-        let hasHead = requestPhase != .idle && requestPhase != .head && head.headLength > 0 && src.count >= head.headLength
+        // Only a head parsed for this request, lying inside what the buffer still holds.
+        let hasHead = isHeadParsed && requestPhase != .idle && requestPhase != .head && head.headLength > 0
+            && src.count >= head.headLength && Int(head.targetSpan.end) <= head.headLength
         let requestID: UnsafeRawBufferPointer? = nil
         requestIDBytes.withUnsafeBytes { generated in
             let rid: UnsafeRawBufferPointer
@@ -1623,6 +1640,10 @@ final class ClientConnection: EventHandler {
     /// Drops the exchange and the connection without an answer (too late for one).
     private func abort(note: StaticString) {
         if isClosed { return }
+        if ex == worker.exchanges.idle {
+            close()  // no exchange under way: nothing to note or log
+            return
+        }
         errorNote = note
         if status == 0 { status = hasSentResponseHead ? response.status : 499 }
         if requestPhase != .idle { logAccess() }

@@ -14,6 +14,8 @@ struct ExchangeState {
     var upOut = IOBuffer()
 
     var scanner = HTTP1HeadScanner()
+    /// True once `head` holds this request's successfully parsed head (never a stale one).
+    var isHeadParsed = false
     var head: HTTPRequestHead
     var requestRemaining: Int64 = 0
     var requestChunked = ChunkedDecoder()
@@ -59,6 +61,8 @@ struct ExchangeState {
         requestIDBytes = allocated ? [UInt8](repeating: 0x30, count: 32) : []
         requestChunked.maxTrailerBytes = maxTrailerBytes
         responseChunked.maxTrailerBytes = maxTrailerBytes
+        // Wait for the first body byte before timing the body rate (100-continue).
+        isRatePaused = true
     }
 
     /// Back to the state of a new connection, keeping the storage.
@@ -68,6 +72,8 @@ struct ExchangeState {
         swap(&fresh.head, &head)
         swap(&fresh.response, &response)
         swap(&fresh.requestIDBytes, &requestIDBytes)
+        fresh.head.clear()
+        fresh.response.clear()
         self = fresh
     }
 }

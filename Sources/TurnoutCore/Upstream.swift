@@ -173,18 +173,14 @@ final class PoolState {
     private let weights: [Int]
     private var balancer: SmoothWeightedRoundRobin
 
-    /// `reusing`: the previous snapshot's members of this pool; a member with the same
-    /// address takes over their idle connections and health, so a change never drops
-    /// a warm pool.
-    init(pool: Pool, worker: Worker, reusing previous: [MemberState]) throws {
+    /// A member that stays across snapshots takes over its predecessor's idle connections
+    /// and health afterwards (`MemberState.adoptIdle`), so a change never drops a warm pool.
+    init(pool: Pool, worker: Worker) throws {
         name = pool.name
         nameBytes = Array(pool.name.utf8)
         definition = pool
         members = try pool.members.map {
             try MemberState(address: $0.address, weight: $0.weight, takesTraffic: $0.takesTraffic, worker: worker)
-        }
-        for m in members {
-            if let old = previous.first(where: { $0.address == m.address }) { m.adoptIdle(from: old) }
         }
         policy = pool.balance
         weights = pool.members.map { $0.takesTraffic ? $0.weight : 0 }

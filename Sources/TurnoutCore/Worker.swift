@@ -122,7 +122,7 @@ public final class Worker {
         timers.linger = loop.makeTimerList(durationMs: 2_000)
         timers.drain = loop.makeTimerList(durationMs: t.drainMs)
 
-        pools = try routeTable.pools.map { try PoolState(pool: $0, worker: self, reusing: []) }
+        pools = try routeTable.pools.map { try PoolState(pool: $0, worker: self) }
         report.generation = routeTable.generation
         for fd in listenerFDs {
             let l = ListenerHandler(fd: fd, worker: self)
@@ -218,7 +218,7 @@ public final class Worker {
                 state = existing
             } else {
                 do {
-                    state = try PoolState(pool: pool, worker: self, reusing: existing?.members ?? [])
+                    state = try PoolState(pool: pool, worker: self)
                 } catch {
                     // Addresses were validated when the change was accepted; keep serving.
                     logger.error("cannot install a pool", metadata: ["turnout.pool": "\(pool.name)", "turnout.error": "\(error)"])
@@ -227,6 +227,13 @@ public final class Worker {
             }
             newPools.append(state)
             for m in state.members { kept.insert(ObjectIdentifier(m)) }
+        }
+        // Every pool built: members that stayed take over their idle connections and health.
+        for state in newPools {
+            guard let existing = old[state.name], existing !== state else { continue }
+            for m in state.members {
+                if let previous = existing.members.first(where: { $0.address == m.address }) { m.adoptIdle(from: previous) }
+            }
         }
         // Pools that no split sends traffic to keep no idle connections (overrides may
         // still reach them: a new connection is opened then).
@@ -328,6 +335,14 @@ public final class Worker {
             for l in listeners { loop.enqueueReady(l) }
         }
         stopIfDrained()
+    }
+
+    /// A connection went idle: if accepting paused at the limit, it can now be reclaimed.
+    func connectionBecameIdle() {
+        if isAtConnectionLimit {
+            isAtConnectionLimit = false
+            for l in listeners { loop.enqueueReady(l) }
+        }
     }
 
     /// This worker's share of `limits.max_connections`.

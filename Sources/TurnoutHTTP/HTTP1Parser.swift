@@ -30,6 +30,17 @@ public struct HTTPRequestHead: Sendable {
         connectionTokens.reserveCapacity(4)
     }
 
+    /// Forgets the last parse but keeps the storage.
+    public mutating func clear() {
+        let storage = headers
+        let tokens = connectionTokens
+        self = .unallocated
+        headers = storage
+        connectionTokens = tokens
+        headers.removeAll(keepingCapacity: true)
+        connectionTokens.removeAll(keepingCapacity: true)
+    }
+
     /// A head that owns no storage yet (for a connection that is idle); parsing into it
     /// allocates, so take a reserved one from a pool first.
     public static var unallocated: Self {
@@ -64,6 +75,17 @@ public struct HTTPResponseHead: Sendable {
         connectionTokens.reserveCapacity(4)
     }
 
+    /// Forgets the last parse but keeps the storage.
+    public mutating func clear() {
+        let storage = headers
+        let tokens = connectionTokens
+        self = .unallocated
+        headers = storage
+        connectionTokens = tokens
+        headers.removeAll(keepingCapacity: true)
+        connectionTokens.removeAll(keepingCapacity: true)
+    }
+
     /// A head that owns no storage yet (for a connection that is idle); parsing into it
     /// allocates, so take a reserved one from a pool first.
     public static var unallocated: Self {
@@ -93,6 +115,8 @@ public enum HTTP1Parser {
         head.upgradeIndex = -1
         head.expectsContinue = false
         head.wantsUpgrade = false
+        head.methodSpan = .empty
+        head.targetSpan = .empty
         head.headLength = bytes.count
 
         let n = bytes.count

@@ -80,3 +80,22 @@ def test_access_log_to_file(turnout, origin, tmp_path):
     assert wait_until(lambda: path.exists() and path.read_text().strip(), 3.0), "no access line in file"
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0]["path"] == "/bytes/10"
+
+
+def test_a_refused_request_never_logs_an_earlier_requests_head(turnout, origin):
+    # Heads are reused across requests and connections: a request refused before its
+    # head parsed must be logged without method or path, never with a stale one.
+    proxy = turnout([origin.addr])
+    long_path = "/" + "p" * 2000
+    with RawConn(proxy.port) as c:
+        assert c.request("GET", long_path).status == 404
+        c.send(b"GET  / HTTP/1.1\r\nHost: e2e.test\r\n\r\n")  # two spaces: no target
+        assert c.read_response().status == 400
+    with RawConn(proxy.port) as c:  # a new connection borrows the same pooled head
+        c.send(b"G(T / HTTP/1.1\r\nHost: e2e.test\r\n\r\n")
+        assert c.read_response().status == 400
+    records = proxy.wait_access_records(3)
+    assert records[0]["path"] == long_path
+    for rec in records[1:]:
+        assert rec["status"] == 400
+        assert rec["path"] in (None, "-") and rec["method"] in (None, "-"), rec

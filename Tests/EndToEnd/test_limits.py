@@ -136,3 +136,36 @@ def test_a_body_slower_than_min_body_rate_gets_408(turnout, origin):
     # A body at full speed is not affected.
     with RawConn(proxy.port, timeout=10) as c:
         assert c.request("POST", "/upload", body=b"y" * 2_000_000).status == 200
+
+
+def test_a_connection_that_sends_nothing_is_closed_at_the_header_deadline(turnout, origin):
+    proxy = turnout([origin.addr], timeouts={"client_header": "1s", "client_idle": "60s"})
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    try:
+        t0 = time.monotonic()
+        assert s.recv(100) == b""  # closed without an answer: nothing was asked
+        assert 0.8 <= time.monotonic() - t0 <= 3.0
+    finally:
+        s.close()
+
+
+def test_at_the_limit_a_connection_that_turns_idle_is_reclaimed_for_a_waiting_one(turnout, origin):
+    proxy = turnout([origin.addr], limits={"max_connections": 2})
+    a, b = RawConn(proxy.port, timeout=5), RawConn(proxy.port, timeout=5)
+    try:
+        for c in (a, b):
+            c.send(b"GET /slow/800 HTTP/1.1\r\nHost: e2e.test\r\n\r\n")
+        time.sleep(0.2)
+        waiting = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)  # both are busy: it waits
+        try:
+            waiting.sendall(b"GET /status/204 HTTP/1.1\r\nHost: e2e.test\r\n\r\n")
+            # a and b finish and stay open as idle keep-alive connections: the waiting
+            # client is accepted by reclaiming one of them, without any new arrival.
+            assert a.read_response().status == 200 and b.read_response().status == 200
+            waiting.settimeout(5)
+            assert waiting.recv(100).startswith(b"HTTP/1.1 204")
+        finally:
+            waiting.close()
+    finally:
+        a.close()
+        b.close()
