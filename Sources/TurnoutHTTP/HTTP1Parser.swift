@@ -1,7 +1,7 @@
 /// A parsed request head: byte ranges into the buffer that holds it, plus the facts the
 /// proxy needs (framing, persistence, upgrade, expectation). Reused across requests on a
 /// connection: `HTTP1Parser` clears it without releasing the header storage.
-public struct HTTPRequestHead: Sendable {
+public struct HTTPRequestHead: HTTPHeadStorage, Sendable {
     public var method: HTTPMethod = .get
     public var methodSpan = Span.empty
     public var targetSpan = Span.empty
@@ -30,30 +30,38 @@ public struct HTTPRequestHead: Sendable {
         connectionTokens.reserveCapacity(4)
     }
 
+    public static var unallocated: Self { Self(unallocated: ()) }
+
+    private init(unallocated: Void) {}
+}
+
+/// What request and response heads share: storage that is pooled and reused.
+public protocol HTTPHeadStorage {
+    var headers: [HTTPHeaderField] { get set }
+    var connectionTokens: [Span] { get set }
+    /// A head that owns no storage yet (for an idle connection); parsing into it
+    /// allocates, so take a reserved one from a pool first.
+    static var unallocated: Self { get }
+}
+
+extension HTTPHeadStorage {
     /// Forgets the last parse but keeps the storage.
     public mutating func clear() {
-        let storage = headers
-        let tokens = connectionTokens
+        // Move the arrays out first, so they are uniquely referenced and emptied in place.
+        var storage: [HTTPHeaderField] = []
+        var tokens: [Span] = []
+        swap(&storage, &headers)
+        swap(&tokens, &connectionTokens)
+        storage.removeAll(keepingCapacity: true)
+        tokens.removeAll(keepingCapacity: true)
         self = .unallocated
         headers = storage
         connectionTokens = tokens
-        headers.removeAll(keepingCapacity: true)
-        connectionTokens.removeAll(keepingCapacity: true)
     }
-
-    /// A head that owns no storage yet (for a connection that is idle); parsing into it
-    /// allocates, so take a reserved one from a pool first.
-    public static var unallocated: Self {
-        var head = Self(reserving: ())
-        head.headLength = 0
-        return head
-    }
-
-    private init(reserving: Void) {}
 }
 
 /// A parsed response head; see `HTTPRequestHead`.
-public struct HTTPResponseHead: Sendable {
+public struct HTTPResponseHead: HTTPHeadStorage, Sendable {
     public var version: HTTPVersion = .http11
     public var status = 0
     /// The reason phrase (may be empty).
@@ -75,26 +83,9 @@ public struct HTTPResponseHead: Sendable {
         connectionTokens.reserveCapacity(4)
     }
 
-    /// Forgets the last parse but keeps the storage.
-    public mutating func clear() {
-        let storage = headers
-        let tokens = connectionTokens
-        self = .unallocated
-        headers = storage
-        connectionTokens = tokens
-        headers.removeAll(keepingCapacity: true)
-        connectionTokens.removeAll(keepingCapacity: true)
-    }
+    public static var unallocated: Self { Self(unallocated: ()) }
 
-    /// A head that owns no storage yet (for a connection that is idle); parsing into it
-    /// allocates, so take a reserved one from a pool first.
-    public static var unallocated: Self {
-        var head = Self(reserving: ())
-        head.headLength = 0
-        return head
-    }
-
-    private init(reserving: Void) {}
+    private init(unallocated: Void) {}
 }
 
 /// Strict HTTP/1.1 head parser (RFC 9112). Works on a complete head located by
