@@ -96,9 +96,9 @@ enum AdminJSON {
         for (key, v) in object {
             switch key {
             case "header", "cookie":
-                guard let name = v as? String, !name.isEmpty,
-                    name.utf8.allSatisfy({ b in (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F })
-                else { throw AdminError(422, "overrides.\(key): expected a name of letters, digits, - and _") }
+                guard let name = v as? String, ConfigValues.isHeaderToken(name) else {
+                    throw AdminError(422, "overrides.\(key): expected a name of letters, digits and !#$%&'*+-.^_`|~")
+                }
                 if key == "header" { policy.header = name } else { policy.cookie = name }
             case "trusted_networks":
                 guard let list = v as? [String] else { throw AdminError(400, "overrides.trusted_networks: expected a list of networks") }
@@ -107,8 +107,8 @@ enum AdminJSON {
                     policy.trustedNetworks.append(n)
                 }
             case "token":
-                guard let token = v as? String, token.utf8.count >= 8 else {
-                    throw AdminError(422, "overrides.token: expected at least 8 characters")
+                guard let token = v as? String, ConfigValues.isOverrideToken(token) else {
+                    throw AdminError(422, "overrides.token: expected at least 8 characters from A-Z a-z 0-9 - . _ ~ + / =")
                 }
                 policy.token = token
             default:

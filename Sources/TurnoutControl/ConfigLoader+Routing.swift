@@ -117,11 +117,7 @@ extension ConfigLoader {
                 }
             case "token":
                 let token = try reader.text(item.value, item.path, what: "a secret")
-                let allowed = token.utf8.allSatisfy { b in
-                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-                        || "-._~+/=".utf8.contains(b)
-                }
-                guard token.utf8.count >= 8, allowed else {
+                guard ConfigValues.isOverrideToken(token) else {
                     throw reader.error(
                         at: item.value, item.path,
                         "a token needs at least 8 characters from A-Z a-z 0-9 - . _ ~ + / = (it travels in a header and a cookie)")
@@ -169,26 +165,24 @@ extension ConfigLoader {
         return rules
     }
 
-    /// An HTTP field name (token characters).
+    /// An HTTP field name (an RFC 9110 token).
     private static func headerName(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> String {
-        let text = try reader.text(entry.value, entry.path, what: "a header name")
-        guard !text.isEmpty, text.utf8.allSatisfy(isTokenByte) else {
-            throw reader.error(at: entry.value, entry.path, "expected a header name (letters, digits, -), got \"\(text)\"")
-        }
-        return text
+        try tokenName(entry, reader, what: "a header name")
     }
 
-    /// A cookie name (token characters).
+    /// A cookie name (an RFC 9110 token, as RFC 6265 requires).
     private static func cookieName(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> String {
-        let text = try reader.text(entry.value, entry.path, what: "a cookie name")
-        guard !text.isEmpty, text.utf8.allSatisfy(isTokenByte) else {
-            throw reader.error(at: entry.value, entry.path, "expected a cookie name (letters, digits, _ and -), got \"\(text)\"")
-        }
-        return text
+        try tokenName(entry, reader, what: "a cookie name")
     }
 
-    private static func isTokenByte(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+    private static func tokenName(_ entry: ConfigEntry, _ reader: ConfigReader, what: String) throws(ConfigError)
+        -> String
+    {
+        let text = try reader.text(entry.value, entry.path, what: what)
+        guard ConfigValues.isHeaderToken(text) else {
+            throw reader.error(at: entry.value, entry.path, "expected \(what) (letters, digits and !#$%&'*+-.^_`|~), got \"\(text)\"")
+        }
+        return text
     }
 
     /// `10.0.0.0/8`, `2001:db8::/32`, or a single address (a /32 or /128).

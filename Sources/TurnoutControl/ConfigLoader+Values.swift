@@ -117,6 +117,21 @@ enum ConfigValues {
             }
     }
 
+    /// Whether `token` can be an override secret: at least 8 characters of
+    /// `A-Za-z0-9-._~+/=`, so it travels unchanged in a header parameter and a cookie value.
+    static func isOverrideToken(_ token: String) -> Bool {
+        token.utf8.count >= 8
+            && token.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    return true
+                default:
+                    return "-._~+/=".utf8.contains(byte)
+                }
+            }
+    }
+
     /// Whether `name` matches `[A-Za-z0-9_-]+`, the syntax of a pool name.
     static func isPoolName(_ name: String) -> Bool {
         !name.isEmpty

@@ -86,6 +86,9 @@ def test_invalid_changes_are_refused_and_change_nothing(turnout, origin, origin2
         ("POST", "/v1/pools/blue/members", {"address": "localhost:80"}, 422),
         ("DELETE", f"/v1/pools/green/members/{origin2.addr}", None, 422),  # the last member
         ("POST", "/v1/flip", b"{not json", 400),
+        # A token must survive a header parameter and a cookie value: no ';', ',' or spaces.
+        ("POST", "/v1/changes", {"overrides": {"header": "X-Pool", "token": "abc;defgh"}}, 422),
+        ("POST", "/v1/changes", {"overrides": {"header": "X Pool"}}, 422),
         ("DELETE", "/v1/status", None, 405),
         ("GET", "/v1/nothing", None, 404),
     ]
