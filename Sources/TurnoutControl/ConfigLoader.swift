@@ -57,6 +57,7 @@ public enum ConfigLoader {
             case "limits": settings.limits = try limits(entry, reader)
             case "upstream": settings.upstream = try upstream(entry, reader)
             case "headers": settings.headers = try headers(entry, reader)
+            case "connect": settings.connect = try connect(entry, reader)
             case "log": (logLevel, settings.accessLog) = try log(entry, reader, configPath: path)
             default: throw reader.unknownKey(entry, allowed: topLevelKeys)
             }
@@ -76,8 +77,8 @@ public enum ConfigLoader {
 
     /// The keys allowed at the top level, in documentation order.
     static let topLevelKeys = [
-        "workers", "listen", "pools", "active", "split", "routing", "timeouts", "limits", "upstream", "headers", "log",
-        "admin", "state",
+        "workers", "listen", "pools", "active", "split", "routing", "timeouts", "limits", "upstream", "headers",
+        "connect", "log", "admin", "state",
     ]
 
     /// Upper bound on `workers`: far more than any machine this runs on has cores.
@@ -178,6 +179,35 @@ public enum ConfigLoader {
             )
         }
         return limits
+    }
+
+    /// `connect`: whether CONNECT is forwarded, and to which target ports.
+    private static func connect(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> ConnectSettings {
+        var connect = ConnectSettings()
+        for item in try reader.mapping(entry.value, entry.path).entries {
+            switch item.name {
+            case "enabled":
+                connect.isEnabled = try reader.bool(item.value, item.path)
+            case "ports":
+                let what = "a list of ports from 1 to 65535"
+                let ports = try reader.sequence(item.value, item.path, what: what)
+                guard !ports.isEmpty else {
+                    let why = "an empty list would refuse every CONNECT (use enabled: false)"
+                    throw reader.error(at: item.value, item.path, "expected \(what); \(why)")
+                }
+                connect.ports = []
+                for port in ports {
+                    let value = try reader.integer(port.node, port.path, in: 1...65_535)
+                    if connect.ports.contains(value) {
+                        throw reader.error(at: port.node, port.path, "port \(value) is listed twice")
+                    }
+                    connect.ports.append(value)
+                }
+            default:
+                throw reader.unknownKey(item, allowed: ["enabled", "ports"])
+            }
+        }
+        return connect
     }
 
     /// `upstream`: connection pooling towards members.

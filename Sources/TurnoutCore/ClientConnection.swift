@@ -230,6 +230,10 @@ final class ClientConnection: EventHandler {
         _read { yield ex.pointee.errorNote }
         _modify { yield &ex.pointee.errorNote }
     }
+    private var tunnelHead: [UInt8] {
+        _read { yield ex.pointee.tunnelHead }
+        _modify { yield &ex.pointee.tunnelHead }
+    }
 
     init(fd: Int32, address: SocketAddress, worker: Worker) {
         self.worker = worker
@@ -528,6 +532,7 @@ final class ClientConnection: EventHandler {
         case .tunnel:
             let end = inBuf.writeIndex
             if end != requestPassEnd {
+                bytesIn += Int64(end - requestPassEnd)
                 requestPassEnd = end
                 return true
             }
@@ -565,11 +570,7 @@ final class ClientConnection: EventHandler {
         bytesIn = Int64(range.count)
         inBuf.readIndex = headStart + range.count
         requestPassEnd = inBuf.readIndex
-        if head.method == .connect {
-            errorNote = "CONNECT is not enabled"
-            sendErrorAndClose(405, "CONNECT is not supported\n")
-            return false
-        }
+        if head.method == .connect && !admitConnect() { return false }
         switch head.framing {
         case .contentLength(let n):
             let max = settings.limits.maxBodyBytes
@@ -605,6 +606,32 @@ final class ClientConnection: EventHandler {
             if isClosed || hasSentResponseHead { return false }
         }
         startExchange()
+        return true
+    }
+
+    /// CONNECT passes only when `connect.enabled` is set, names an allowed port and has no
+    /// content (RFC 9110 §9.3.6); bytes after its head are tunnel data, held until the
+    /// member answers 2xx. The connection never outlives the exchange.
+    private func admitConnect() -> Bool {
+        let connect = settings.connect
+        guard connect.isEnabled else {
+            errorNote = "CONNECT is not enabled"
+            sendErrorAndClose(405, "CONNECT is not supported\n")
+            return false
+        }
+        let src = inBuf.bytes(from: headStart)
+        guard let port = HTTP1Parser.authorityPort(src, head.targetSpan.range), connect.ports.contains(port) else {
+            errorNote = "CONNECT to a port not in connect.ports"
+            sendErrorAndClose(403, "CONNECT to this port is not allowed\n")
+            return false
+        }
+        guard head.framing == .none else {
+            errorNote = "CONNECT with content"
+            worker.logClientReason("CONNECT with Content-Length or Transfer-Encoding", clientIP: clientIP)
+            sendErrorAndClose(400, "bad request\n")
+            return false
+        }
+        closeAfterResponse = true
         return true
     }
 
@@ -1073,7 +1100,9 @@ final class ClientConnection: EventHandler {
             case .closeToChunked, .closePass:
                 break  // the end of the body; handled in processUpstreamInput
             default:
-                if !isResponseReceived { abort(note: "upstream closed mid-body") }
+                // Body bytes that came with the end of the stream are passed on first:
+                // processUpstreamInput decides once they are (responseBodyEndedEarly).
+                break
             }
         case .tunnel:
             if outBuf.isEmpty && upIn.readIndex == upIn.writeIndex { transport.shutdownWrite(fd) }
@@ -1087,7 +1116,9 @@ final class ClientConnection: EventHandler {
         case .waitingHead:
             return parseResponseHead()
         case .body:
-            return advanceResponseBody()
+            if advanceResponseBody() { return true }
+            if responseBodyEndedEarly() { abort(note: "upstream closed mid-body") }
+            return false
         case .tunnel:
             if upIn.writeIndex != responsePassEnd {
                 responsePassEnd = upIn.writeIndex
@@ -1096,6 +1127,22 @@ final class ClientConnection: EventHandler {
             return false
         default:
             return false
+        }
+    }
+
+    /// The upstream closed, everything it sent is decoded, and the body is still short.
+    /// (A re-framed chunked body may still be waiting for the client to take a range.)
+    private func responseBodyEndedEarly() -> Bool {
+        guard let up = upstream, up.sawEOF, !isResponseReceived, !isClosed else { return false }
+        switch responseMode {
+        case .closeToChunked, .closePass, .none:
+            return false
+        case .chunkedToClose:
+            return upIn.readIndex == responsePassEnd && upIn.writeIndex <= responseDecodeIndex
+        case .length:
+            return upIn.writeIndex <= responsePassEnd
+        case .chunkedPass:
+            return upIn.writeIndex <= responseDecodeIndex
         }
     }
 
@@ -1138,18 +1185,21 @@ final class ClientConnection: EventHandler {
             responseScanner.reset()
             return true
         }
-        if response.status == 101 {
-            guard head.wantsUpgrade else {
+        let isConnectTunnel = head.method == .connect && response.status >= 200 && response.status < 300
+        if response.status == 101 || isConnectTunnel {
+            guard head.wantsUpgrade || isConnectTunnel else {
                 gatewayError(502, "upstream switched protocols unasked")
                 return false
             }
-            status = 101
+            status = response.status
+            tunnelHead = Array(inBuf.bytes(from: headStart)[0..<head.headLength])
             writeResponseHead(headBytes, interim: false)
             hasSentResponseHead = true
             upIn.readIndex = bodyStart
             responsePassEnd = upIn.writeIndex
             responsePhase = .tunnel
             requestPhase = .tunnel
+            bytesIn += Int64(inBuf.writeIndex - requestPassEnd)
             requestPassEnd = inBuf.writeIndex
             closeAfterResponse = true
             loop.armTimer(self, list: worker.timers.bodyIdle)
@@ -1186,6 +1236,7 @@ final class ClientConnection: EventHandler {
 
     /// Writes the response head for the client into `outBuf`.
     private func writeResponseHead(_ src: UnsafeRawBufferPointer, interim: Bool) {
+        let isTunnel = !interim && head.method == .connect && response.status >= 200 && response.status < 300
         outBuf.append("HTTP/1.1 ")
         outBuf.appendDecimal(Int64(response.status))
         outBuf.append(byte: 0x20)
@@ -1193,13 +1244,19 @@ final class ClientConnection: EventHandler {
         outBuf.append("\r\n")
         for field in response.headers {
             if field.isHopByHop { continue }
-            if field.kind == .contentLength && response.framing != .none { continue }
+            if field.kind == .contentLength && (response.framing != .none || isTunnel) { continue }
             outBuf.append(UnsafeRawBufferPointer(rebasing: src[field.name.range]))
             outBuf.append(": ")
             outBuf.append(UnsafeRawBufferPointer(rebasing: src[field.value.range]))
             outBuf.append("\r\n")
         }
         if interim {
+            outBuf.append("\r\n")
+            return
+        }
+        if isTunnel {
+            // A tunnel: no framing fields, and nothing about persistence (the
+            // connection ends with the tunnel).
             outBuf.append("\r\n")
             return
         }
@@ -1460,8 +1517,19 @@ final class ClientConnection: EventHandler {
 
     private func logAccess() {
         guard worker.accessLog.isEnabled else { return }
-        let src = inBuf.bytes(from: headStart)
-        // Only a head parsed for this request, lying inside what the buffer still holds.
+        if !tunnelHead.isEmpty {
+            tunnelHead.withUnsafeBytes { writeAccessLog(src: $0) }
+            tunnelHead = []
+        } else {
+            writeAccessLog(src: inBuf.bytes(from: headStart))
+        }
+        bytesOut = 0
+        bytesIn = 0
+    }
+
+    /// One access-log line; `src` holds the request head at offset 0 when there is one.
+    private func writeAccessLog(src: UnsafeRawBufferPointer) {
+        // Only a head parsed for this request, lying inside what `src` holds.
         let hasHead = isHeadParsed && requestPhase != .idle && requestPhase != .head && head.headLength > 0
             && src.count >= head.headLength && Int(head.targetSpan.end) <= head.headLength
         let requestID: UnsafeRawBufferPointer? = nil
@@ -1492,8 +1560,6 @@ final class ClientConnection: EventHandler {
                     note: errorNote
                 ))
         }
-        bytesOut = 0
-        bytesIn = 0
     }
 
     // MARK: Failures
@@ -1622,6 +1688,7 @@ final class ClientConnection: EventHandler {
     private func reasonPhrase(_ code: Int) -> StaticString {
         switch code {
         case 400: return "Bad Request"
+        case 403: return "Forbidden"
         case 405: return "Method Not Allowed"
         case 408: return "Request Timeout"
         case 413: return "Content Too Large"

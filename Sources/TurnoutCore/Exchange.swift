@@ -53,6 +53,9 @@ struct ExchangeState {
     var bytesOut: Int64 = 0
     var status = 0
     var errorNote: StaticString = ""
+    /// A copy of a tunnelled request's head (101 or a 2xx to CONNECT): tunnel bytes reuse
+    /// the client buffer, and the access-log line is written when the tunnel ends.
+    var tunnelHead: [UInt8] = []
 
     /// `allocated`: with header arrays and a request id buffer (false: the idle sentinel).
     init(maxTrailerBytes: Int, allocated: Bool) {

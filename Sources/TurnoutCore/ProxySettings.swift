@@ -67,6 +67,18 @@ public struct HeaderSettings: Equatable, Sendable {
     public init() {}
 }
 
+/// Whether and where CONNECT requests may go. Turnout never dials the host a CONNECT
+/// names: an allowed CONNECT is routed like any request and forwarded to a member of the
+/// chosen pool, and a 2xx answer from that member turns the connection into a tunnel.
+public struct ConnectSettings: Equatable, Sendable {
+    /// Off (the default), every CONNECT is answered 405.
+    public var isEnabled = false
+    /// Target ports a CONNECT may name; any other gets 403.
+    public var ports: [Int] = [443]
+
+    public init() {}
+}
+
 /// Upstream connection pooling.
 public struct UpstreamSettings: Equatable, Sendable {
     /// Idle keep-alive connections kept per member per worker.
@@ -110,6 +122,7 @@ public struct ProxySettings: Equatable, Sendable {
     public var limits = LimitSettings()
     public var headers = HeaderSettings()
     public var upstream = UpstreamSettings()
+    public var connect = ConnectSettings()
     public var accessLog = AccessLogSettings()
 
     public init() {}

@@ -219,7 +219,10 @@ public enum HTTP1Parser {
             if head.version == .http10 { throw .transferEncodingInHTTP10 }
             if !facts.isChunkedOnly { throw .unsupportedTransferEncoding }
         }
-        if status < 200 || status == 204 || status == 304 || requestMethod == .head {
+        // A 2xx to CONNECT starts a tunnel: any framing fields it carries are ignored
+        // (RFC 9112 §6.3, rule 2).
+        let isTunnel = requestMethod == .connect && status >= 200 && status < 300
+        if status < 200 || status == 204 || status == 304 || requestMethod == .head || isTunnel {
             head.framing = .none
         } else if facts.hasTransferEncoding {
             head.framing = .chunked
@@ -268,8 +271,8 @@ public enum HTTP1Parser {
         for p in r where bytes[p] == 0x23 { throw .invalidTarget }
         let first = bytes[r.lowerBound]
         if method == .connect {
-            // authority-form: host:port, no slash
-            for p in r where bytes[p] == 0x2F { throw .invalidTarget }
+            // authority-form (RFC 9112 §3.2.3): uri-host ":" port, the port required.
+            guard authorityPort(bytes, r) != nil else { throw .invalidTarget }
             return
         }
         if first == 0x2F { return }
@@ -288,6 +291,31 @@ public enum HTTP1Parser {
         }
         guard p > r.lowerBound, p + 2 < r.upperBound, bytes[p] == 0x3A, bytes[p + 1] == 0x2F, bytes[p + 2] == 0x2F
         else { throw .invalidTarget }
+    }
+
+    /// The port of an authority-form target `uri-host ":" port` (1…65535), or nil when
+    /// `r` is not one: an empty or invalid host, or a missing, empty or out-of-range port.
+    public static func authorityPort(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) -> Int? {
+        var colon = r.upperBound - 1
+        while colon >= r.lowerBound && bytes[colon] != 0x3A { colon -= 1 }
+        guard colon > r.lowerBound, colon + 1 < r.upperBound, r.upperBound - colon - 1 <= 5 else { return nil }
+        var port = 0
+        for p in (colon + 1)..<r.upperBound {
+            let d = bytes[p]
+            guard d >= 0x30 && d <= 0x39 else { return nil }
+            port = port * 10 + Int(d - 0x30)
+        }
+        guard port >= 1 && port <= 65_535 else { return nil }
+        let host = r.lowerBound..<colon
+        if bytes[host.lowerBound] == 0x5B {
+            // IP literal: "[" … "]", nothing after the bracket but the port.
+            guard bytes[colon - 1] == 0x5D, host.count > 2 else { return nil }
+            for p in (host.lowerBound + 1)..<(colon - 1) where bytes[p] == 0x5B || bytes[p] == 0x5D { return nil }
+        } else {
+            for p in host where bytes[p] == 0x3A || bytes[p] == 0x5B || bytes[p] == 0x5D { return nil }
+        }
+        do { try validateHost(bytes, host) } catch { return nil }
+        return port
     }
 
     /// `Host` is `uri-host [ ":" port ]` (RFC 9110 §7.2): reg-name, IPv4 or a bracketed IP

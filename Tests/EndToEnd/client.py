@@ -189,7 +189,7 @@ class RawConn:
         r = Response(version, status, reason, headers, raw_head=head)
         if status < 200 or status in (204, 304) or method.upper() == "HEAD":
             return r
-        if status == 101:
+        if status == 101 or (method.upper() == "CONNECT" and 200 <= status < 300):
             return r
         te = ",".join(r.header_all("Transfer-Encoding")).lower()
         if "chunked" in te:

@@ -1,7 +1,7 @@
 """Fixtures for the Turnout end-to-end tests.
 
 - `origin`: an in-process HTTP/1.1 origin (origins.Origin), stopped after the test.
-- `raw_origin_factory`, `ws_origin`: raw-socket origins.
+- `raw_origin_factory`, `ws_origin`, `connect_origin`: raw-socket origins.
 - `turnout`: a factory that writes a YAML config, starts the real binary with
   `turnout run --config FILE`, waits for the listen port and returns a `Proxy`.
   Every process started is stopped by PID on teardown (SIGTERM, then SIGKILL after 10 s).
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from client import free_port
-from origins import Origin, RawOrigin, WebSocketOrigin
+from origins import ConnectOrigin, Origin, RawOrigin, WebSocketOrigin
 from proxyctl import Proxy, make_config, start_turnout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +93,15 @@ def origin2():
 @pytest.fixture
 def ws_origin():
     o = WebSocketOrigin()
+    try:
+        yield o
+    finally:
+        o.stop()
+
+
+@pytest.fixture
+def connect_origin():
+    o = ConnectOrigin()
     try:
         yield o
     finally:

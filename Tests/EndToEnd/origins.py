@@ -579,6 +579,33 @@ class WebSocketOrigin(_ThreadedSocketServer):
             sock.sendall(ws_frame(opcode, payload, mask=False))
 
 
+class ConnectOrigin(_ThreadedSocketServer):
+    """A member that terminates CONNECT: for a target on port 443 it answers 200 (with a
+    stray `Content-Length: 0` that a proxy must not pass on) and then echoes every byte
+    back until the client half-closes; any other target gets 403 with a short body.
+    Bytes that arrive after the CONNECT head are tunnel data and are echoed too."""
+
+    def serve_conn(self, sock, reader, conn_id):
+        head = reader.read_until(b"\r\n\r\n")
+        if head is None:
+            return
+        req = _parse_request_head(head)
+        req["conn"] = conn_id
+        self.recorder.record(req)
+        if req["method"] != "CONNECT" or not req["path"].endswith(":443"):
+            sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\nrefused")
+            return
+        sock.sendall(b"HTTP/1.1 200 Connection Established\r\nContent-Length: 0\r\nX-Tunnel: yes\r\n\r\n")
+        if reader.buf:
+            sock.sendall(bytes(reader.buf))
+            reader.buf.clear()
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return
+            sock.sendall(data)
+
+
 def ws_frame(opcode: int, payload: bytes, mask: bool) -> bytes:
     """One final WebSocket frame."""
     head = bytearray([0x80 | opcode])

@@ -53,7 +53,8 @@ def to_yaml(obj, indent: int = 0) -> str:
 def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers: int = 1,
                 timeouts: dict | None = None, limits: dict | None = None, headers: dict | None = None,
                 upstream: dict | None = None, log: dict | None = None, split: dict | None = None,
-                routing: dict | None = None, admin: dict | None = None, state: dict | None = None) -> dict:
+                routing: dict | None = None, admin: dict | None = None, state: dict | None = None,
+                connect: dict | None = None) -> dict:
     cfg: dict = {
         "workers": workers,
         "listen": [f"127.0.0.1:{listen_port}"],
@@ -78,6 +79,8 @@ def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers:
         cfg["headers"] = dict(headers)
     if upstream:
         cfg["upstream"] = dict(upstream)
+    if connect:
+        cfg["connect"] = dict(connect)
     cfg["log"] = {"level": "info", "access": "stdout", "format": "json", **(log or {})}
     return cfg
 

@@ -83,3 +83,19 @@ def test_malformed_request_rejected(proxy, origin, wire, status):
     # The proxy keeps serving well-formed requests.
     with RawConn(proxy.port) as c:
         assert c.request("GET", "/bytes/10").status == 200
+
+
+def test_body_that_arrives_with_the_upstream_close_is_delivered(turnout, raw_origin_factory):
+    # The origin writes head, body and FIN at once; the proxy reads the end of the stream
+    # before it has passed the body on, and must still deliver the whole body.
+    def respond(sock, req):
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        return False
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr])
+    for i in range(40):
+        with RawConn(proxy.port) as c:
+            r = c.request("GET", f"/close/{i}")
+            assert (r.status, r.body) == (200, b"hello"), i
+    assert not [rec for rec in proxy.wait_access_records(40) if rec.get("note")], "a response was cut short"

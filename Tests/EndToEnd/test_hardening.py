@@ -98,6 +98,8 @@ REQUESTS = [
     ("http2-version", req(b"GET /echo HTTP/2.0"), 505),
     ("http12-version", req(b"GET /echo HTTP/1.2"), 505),
     ("connect", req(b"CONNECT e2e.test:443 HTTP/1.1", b"Host: e2e.test:443\r\n"), 405),
+    ("connect-without-port", req(b"CONNECT e2e.test HTTP/1.1", b"Host: e2e.test\r\n"), 400),
+    ("connect-origin-form", req(b"CONNECT /echo HTTP/1.1"), 400),
     # Host.
     ("missing-host", req(b"GET /echo HTTP/1.1", b"Accept: */*\r\n"), 400),
     ("two-hosts", req(b"GET /echo HTTP/1.1", b"Host: a\r\nHost: b\r\n"), 400),

@@ -42,6 +42,13 @@ def test_websocket_echo_through_proxy(turnout, ws_origin):
     seen = ws_origin.requests[0]
     assert (header_value(seen["headers"], "Upgrade") or "").lower() == "websocket"
     assert "upgrade" in (header_value(seen["headers"], "Connection") or "").lower()
+    # The tunnel's access-log line is written when it ends, from a copy of the head
+    # (tunnel bytes reuse the client buffer), and the proxy is still up afterwards.
+    records = proxy.wait_access_records(1)
+    assert [(r["method"], r["path"], r["status"]) for r in records] == [("GET", "/chat", 101)]
+    assert records[0]["bytes_in"] > 300_000 and records[0]["bytes_out"] > 300_000
+    with RawConn(proxy.port) as c:
+        assert c.request("GET", "/after").status in (200, 426)
 
 
 def test_upgrade_refused_by_origin_is_plain_response(turnout, origin):

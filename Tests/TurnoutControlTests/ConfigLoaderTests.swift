@@ -1049,3 +1049,28 @@ private func repositoryRoot() -> URL {
         #expect(doc.contains("```yaml\n" + text + "```"), "docs/configuration.md does not show \(file) as it is")
     }
 }
+
+// MARK: - connect
+
+@Test func connectIsOffByDefaultAndReadsPorts() throws {
+    let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\n"
+    let off = try parse(base)
+    #expect(!off.settings.connect.isEnabled)
+    #expect(off.settings.connect.ports == [443])
+    let on = try parse(base + "connect:\n  enabled: true\n  ports: [443, 8443]\n")
+    #expect(on.settings.connect.isEnabled)
+    #expect(on.settings.connect.ports == [443, 8443])
+}
+
+@Test(arguments: [
+    ("  ports: []\n", "connect.ports", "empty list would refuse every CONNECT"),
+    ("  ports: [443, 70000]\n", "connect.ports[1]", "65535"),
+    ("  ports: [443, 443]\n", "connect.ports[1]", "listed twice"),
+    ("  ports: 443\n", "connect.ports", "a list of ports"),
+    ("  enabled: yes please\n", "connect.enabled", "true"),
+    ("  allow: all\n", "connect.allow", "enabled, ports"),
+])
+func connectErrorsNameTheKey(_ line: String, _ key: String, _ fragment: String) {
+    let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\nconnect:\n"
+    expectError(base + line, line: 5, key: key, containing: fragment)
+}

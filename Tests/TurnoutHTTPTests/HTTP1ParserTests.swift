@@ -51,6 +51,32 @@ struct HTTP1ParserRequestTests {
         #expect(req.target == "example.com:443")
     }
 
+    @Test func connectRefusalHasAnOrdinaryBody() throws {
+        let refusal = "HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\n"
+        let res = try parseResponse(refusal, requestMethod: .connect).get()
+        #expect(res.head.framing == .contentLength(5))
+    }
+
+    @Test(arguments: [
+        ("example.com:443", 443), ("127.0.0.1:1", 1), ("[::1]:65535", 65_535), ("a:08443", 8443),
+        ("example.com", nil), ("example.com:", nil), (":443", nil), ("example.com:0", nil),
+        ("example.com:65536", nil), ("example.com:123456", nil), ("example.com:+443", nil),
+        ("exa mple.com:443", nil), ("user@example.com:443", nil), ("a/b:443", nil), ("::1:443", nil),
+        ("[::1:443", nil), ("[]:443", nil), ("[::1]x:443", nil), ("a:b:443", nil),
+    ] as [(String, Int?)])
+    func authorityFormPort(_ target: String, _ port: Int?) {
+        let bytes = Array(target.utf8)
+        let got = bytes.withUnsafeBytes { HTTP1Parser.authorityPort($0, 0..<bytes.count) }
+        #expect(got == port)
+        if target.contains(" ") { return }  // splits the request line: not a target at all
+        let parsed = parseRequest("CONNECT \(target) HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        if port == nil {
+            #expect(throws: HTTPParseError.invalidTarget) { try parsed.get() }
+        } else {
+            #expect((try? parsed.get()) != nil)
+        }
+    }
+
     @Test func http10WithoutHostIsAcceptedAndNotKeptAlive() throws {
         let req = try parseRequest("GET / HTTP/1.0\r\n\r\n").get()
         #expect(req.head.version == .http10)
@@ -467,6 +493,8 @@ struct HTTP1ParserResponseTests {
         ("HTTP/1.1 304 Not Modified\r\n", .get),
         ("HTTP/1.1 200 OK\r\n", .head),
         ("HTTP/1.1 404 Not Found\r\n", .head),
+        ("HTTP/1.1 200 Connection Established\r\n", .connect),
+        ("HTTP/1.1 206 Tunnel\r\n", .connect),
     ])
     func responsesThatCannotHaveABodyHaveFramingNone(_ line: String, _ method: HTTPMethod) throws {
         for fields in ["Content-Length: 42\r\n", "Transfer-Encoding: chunked\r\n", ""] {
