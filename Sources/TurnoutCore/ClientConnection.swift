@@ -74,6 +74,9 @@ final class ClientConnection: EventHandler {
     private var isReadable = false
     private var isWritable = true
     private var sawEOF = false
+    /// The last event reported the peer's FIN (or an error): a short read no longer
+    /// proves the socket is drained, so the next read must still go ahead.
+    private var hasPendingEOF = false
     private var isLingering = false
     private var isClosed = false
 
@@ -283,6 +286,7 @@ final class ClientConnection: EventHandler {
         if events & (cturnout_EPOLLIN | cturnout_EPOLLRDHUP | cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 {
             isReadable = true
         }
+        if events & (cturnout_EPOLLRDHUP | cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 { hasPendingEOF = true }
         if events & cturnout_EPOLLOUT != 0 { isWritable = true }
         if events & (cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 && !isLingering {
             // The client is gone in both directions.
@@ -299,6 +303,7 @@ final class ClientConnection: EventHandler {
         if events & (cturnout_EPOLLIN | cturnout_EPOLLRDHUP | cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 {
             up.isReadable = true
         }
+        if events & (cturnout_EPOLLRDHUP | cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 { up.hasPendingEOF = true }
         if events & (cturnout_EPOLLOUT | cturnout_EPOLLERR | cturnout_EPOLLHUP) != 0 { up.isWritable = true }
         if !up.isConnected && up.isWritable {
             let err = Syscall.socketError(up.fd)
@@ -406,8 +411,9 @@ final class ClientConnection: EventHandler {
             return false
         }
         let r: IOResult<Int>
+        let requested = inBuf.writableBytes
         do {
-            r = try transport.read(fd, inBuf.base! + inBuf.writeIndex, inBuf.writableBytes)
+            r = try transport.read(fd, inBuf.base! + inBuf.writeIndex, requested)
         } catch {
             abort(note: "client read failed")
             return false
@@ -424,6 +430,9 @@ final class ClientConnection: EventHandler {
             return true
         case .processed(let n):
             inBuf.writeIndex += n
+            // Edge-triggered: a short read took everything queued, and anything that
+            // arrives later raises a new event, so skip the read that would say EAGAIN.
+            if n < requested && !hasPendingEOF && transport.isDrainedByShortRead { isReadable = false }
             if requestPhase == .idle {
                 requestPhase = .head
                 attachExchange()
@@ -1060,8 +1069,9 @@ final class ClientConnection: EventHandler {
             responseDecodeIndex -= moved
         }
         let r: IOResult<Int>
+        let requested = upIn.writableBytes
         do {
-            r = try Syscall.read(up.fd, upIn.base! + upIn.writeIndex, upIn.writableBytes)
+            r = try Syscall.read(up.fd, upIn.base! + upIn.writeIndex, requested)
         } catch {
             upstreamFailed(error, note: "upstream read failed")
             return false
@@ -1076,6 +1086,7 @@ final class ClientConnection: EventHandler {
             return true
         case .processed(let n):
             upIn.writeIndex += n
+            if n < requested && !up.hasPendingEOF { up.isReadable = false }  // as in readClient
             hasResponseBytes = true
             if responsePhase == .body || responsePhase == .tunnel {
                 loop.armTimer(self, list: worker.timers.bodyIdle)
@@ -1231,6 +1242,8 @@ final class ClientConnection: EventHandler {
         responsePhase = .body
         isResponseReceived = responseMode == .none || (responseMode == .length && responseRemaining == 0)
         loop.armTimer(self, list: worker.timers.bodyIdle)
+        // Body bytes that came with the head leave in the same write as the head.
+        if !isResponseReceived { _ = advanceResponseBody() }
         return true
     }
 

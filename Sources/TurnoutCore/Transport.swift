@@ -27,6 +27,14 @@ enum Transport {
         }
     }
 
+    /// Whether a read that returned less than asked for leaves nothing readable behind
+    /// (true for a kernel socket; TLS may hold decrypted bytes of a record back).
+    var isDrainedByShortRead: Bool {
+        switch self {
+        case .plain: return true
+        }
+    }
+
     /// Ends the sending direction (TLS would send close_notify first).
     @inline(__always)
     func shutdownWrite(_ fd: Int32) {

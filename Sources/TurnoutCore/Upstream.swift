@@ -19,6 +19,8 @@ final class UpstreamConnection: EventHandler {
     var isReadable = false
     var isWritable = false
     var sawEOF = false
+    /// An event reported the server's FIN or an error (see `ClientConnection.hasPendingEOF`).
+    var hasPendingEOF = false
 
     init(fd: Int32, member: MemberState) {
         self.member = member
