@@ -57,7 +57,7 @@ public enum ConfigLoader {
             case "limits": settings.limits = try limits(entry, reader)
             case "upstream": settings.upstream = try upstream(entry, reader)
             case "headers": settings.headers = try headers(entry, reader)
-            case "connect": settings.connect = try connect(entry, reader)
+            case "connect": break  // read below, once the pools are known
             case "log": (logLevel, settings.accessLog) = try log(entry, reader, configPath: path)
             default: throw reader.unknownKey(entry, allowed: topLevelKeys)
             }
@@ -65,6 +65,7 @@ public enum ConfigLoader {
         for required in ["listen", "pools"] where top[required] == nil {
             throw reader.missingKey(required, in: top)
         }
+        if let entry = top["connect"] { settings.connect = try connect(entry, pools: pools, reader) }
         let split = try readSplit(in: top, pools: pools, reader)
         let routing = try top["routing"].map { entry throws(ConfigError) in try readRouting(entry, pools: pools, reader) }
         var config = TurnoutConfig(
@@ -181,10 +182,13 @@ public enum ConfigLoader {
         return limits
     }
 
-    /// `connect`: whether CONNECT is forwarded, and to which target ports.
-    private static func connect(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> ConnectSettings {
+    /// `connect`: whether CONNECT is forwarded, to which target ports and to which pools.
+    private static func connect(
+        _ entry: ConfigEntry, pools: [Pool], _ reader: ConfigReader
+    ) throws(ConfigError) -> ConnectSettings {
         var connect = ConnectSettings()
-        for item in try reader.mapping(entry.value, entry.path).entries {
+        let mapping = try reader.mapping(entry.value, entry.path)
+        for item in mapping.entries {
             switch item.name {
             case "enabled":
                 connect.isEnabled = try reader.bool(item.value, item.path)
@@ -203,9 +207,28 @@ public enum ConfigLoader {
                     }
                     connect.ports.append(value)
                 }
+            case "pools":
+                let what = "a list of pool names"
+                for name in try reader.sequence(item.value, item.path, what: what) {
+                    let text = try reader.text(name.node, name.path, what: "the name of a pool")
+                    guard pools.contains(where: { $0.name == text }) else {
+                        let known = pools.map(\.name).joined(separator: ", ")
+                        throw reader.error(at: name.node, name.path, "no pool named \"\(text)\" (pools: \(known))")
+                    }
+                    if connect.pools.contains(text) {
+                        throw reader.error(at: name.node, name.path, "pool \(text) is listed twice")
+                    }
+                    connect.pools.append(text)
+                }
             default:
-                throw reader.unknownKey(item, allowed: ["enabled", "ports"])
+                throw reader.unknownKey(item, allowed: ["enabled", "ports", "pools"])
             }
+        }
+        if connect.isEnabled && connect.pools.isEmpty {
+            throw reader.error(
+                at: entry.value, entry.path,
+                "enabled CONNECT needs pools: the pools whose members terminate tunnels (an ordinary origin "
+                    + "must never receive a CONNECT)")
         }
         return connect
     }

@@ -701,7 +701,8 @@ final class ClientConnection: EventHandler {
         status = 0
         errorNote = ""
         guard route() else { return }
-        connectUpstream(reuse: true)
+        // A CONNECT is not retried, so it never rides a pooled connection that may be stale.
+        connectUpstream(reuse: head.method != .connect)
     }
 
     /// Chooses the pool and member for the current request from the worker's current
@@ -710,8 +711,11 @@ final class ClientConnection: EventHandler {
         let table = worker.routeTable
         let src = inBuf.bytes(from: headStart)
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        // A CONNECT goes where its target points (its Host field may say anything).
+        let hostRange = head.method == .connect
+            ? head.targetSpan.range : (head.hostIndex >= 0 ? head.headers[head.hostIndex].value.range : nil)
         var request = RoutingRequest(
-            host: head.hostIndex >= 0 ? UnsafeRawBufferPointer(rebasing: src[head.headers[head.hostIndex].value.range]) : empty,
+            host: hostRange.map { UnsafeRawBufferPointer(rebasing: src[$0]) } ?? empty,
             path: UnsafeRawBufferPointer(rebasing: src[head.targetSpan.range]),
             client: clientAddress, random: UInt32(truncatingIfNeeded: worker.nextRandom()))
         if table.readsRequestFields {
@@ -741,6 +745,11 @@ final class ClientConnection: EventHandler {
         let poolState = worker.pools[decision.poolIndex]
         if decision.reason == .fallback { worker.noteFallback(to: poolState) }
         pool = poolState
+        if head.method == .connect && !settings.connect.pools.contains(poolState.name) {
+            errorNote = "CONNECT routed to a pool not in connect.pools"
+            sendErrorAndClose(403, "CONNECT is not allowed here\n")
+            return false
+        }
         guard let chosen = poolState.pickMember(now: loop.now, random: worker.nextRandom()) else {
             gatewayError(503, "pool has no members")
             return false
@@ -1144,7 +1153,8 @@ final class ClientConnection: EventHandler {
     /// The upstream closed, everything it sent is decoded, and the body is still short.
     /// (A re-framed chunked body may still be waiting for the client to take a range.)
     private func responseBodyEndedEarly() -> Bool {
-        guard let up = upstream, up.sawEOF, !isResponseReceived, !isClosed else { return false }
+        // Only once the client has what came before the end, so nothing received is lost.
+        guard let up = upstream, up.sawEOF, !isResponseReceived, !isClosed, isOutputFlushed else { return false }
         switch responseMode {
         case .closeToChunked, .closePass, .none:
             return false
@@ -1471,7 +1481,15 @@ final class ClientConnection: EventHandler {
     /// Ends the exchange once the response is complete and flushed.
     private func finishIfDone() -> Bool {
         if responsePhase == .tunnel {
-            if let up = upstream, up.sawEOF, sawEOF, isOutputFlushed, inBuf.readIndex == inBuf.writeIndex {
+            guard let up = upstream else { return false }
+            let isClientSideDone = sawEOF && inBuf.readIndex == inBuf.writeIndex
+            let isUpstreamSideDone = up.sawEOF && isOutputFlushed
+            // A CONNECT tunnel ends when either side closes, once what that side sent is
+            // delivered (RFC 9110 §9.3.6); an upgraded connection passes half-closes on
+            // and ends when both sides have closed.
+            let isDone = head.method == .connect
+                ? isClientSideDone || isUpstreamSideDone : isClientSideDone && isUpstreamSideDone
+            if isDone {
                 logAccess()
                 close()
                 return true

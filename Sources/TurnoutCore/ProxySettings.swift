@@ -68,13 +68,17 @@ public struct HeaderSettings: Equatable, Sendable {
 }
 
 /// Whether and where CONNECT requests may go. Turnout never dials the host a CONNECT
-/// names: an allowed CONNECT is routed like any request and forwarded to a member of the
-/// chosen pool, and a 2xx answer from that member turns the connection into a tunnel.
+/// names: an allowed CONNECT is routed like any request (on its target's host) and
+/// forwarded to a member of the chosen pool, and a 2xx answer from that member turns the
+/// connection into a tunnel.
 public struct ConnectSettings: Equatable, Sendable {
     /// Off (the default), every CONNECT is answered 405.
     public var isEnabled = false
     /// Target ports a CONNECT may name; any other gets 403.
     public var ports: [Int] = [443]
+    /// The pools that take CONNECT (members that terminate tunnels); a CONNECT routed to
+    /// any other pool gets 403, so an ordinary origin never receives one.
+    public var pools: [String] = []
 
     public init() {}
 }

@@ -214,14 +214,14 @@ public enum HTTP1Parser {
         for (index, field) in head.headers.enumerated() where field.kind == .upgrade {
             head.upgradeIndex = index
         }
-        if facts.hasTransferEncoding {
+        // A 2xx to CONNECT starts a tunnel: any framing fields it carries are ignored
+        // (RFC 9112 §6.3, rule 2), and the proxy drops them.
+        let isTunnel = requestMethod == .connect && status >= 200 && status < 300
+        if facts.hasTransferEncoding && !isTunnel {
             if facts.contentLength != nil { throw .contentLengthWithTransferEncoding }
             if head.version == .http10 { throw .transferEncodingInHTTP10 }
             if !facts.isChunkedOnly { throw .unsupportedTransferEncoding }
         }
-        // A 2xx to CONNECT starts a tunnel: any framing fields it carries are ignored
-        // (RFC 9112 §6.3, rule 2).
-        let isTunnel = requestMethod == .connect && status >= 200 && status < 300
         if status < 200 || status == 204 || status == 304 || requestMethod == .head || isTunnel {
             head.framing = .none
         } else if facts.hasTransferEncoding {
@@ -294,11 +294,14 @@ public enum HTTP1Parser {
     }
 
     /// The port of an authority-form target `uri-host ":" port` (1…65535), or nil when
-    /// `r` is not one: an empty or invalid host, or a missing, empty or out-of-range port.
+    /// `r` is not one: an empty or invalid host, an IP literal that is not IPv6, or a
+    /// missing, empty, out-of-range or zero-padded port.
     public static func authorityPort(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) -> Int? {
         var colon = r.upperBound - 1
         while colon >= r.lowerBound && bytes[colon] != 0x3A { colon -= 1 }
-        guard colon > r.lowerBound, colon + 1 < r.upperBound, r.upperBound - colon - 1 <= 5 else { return nil }
+        guard colon > r.lowerBound, colon + 1 < r.upperBound, r.upperBound - colon - 1 <= 5,
+            bytes[colon + 1] != 0x30
+        else { return nil }
         var port = 0
         for p in (colon + 1)..<r.upperBound {
             let d = bytes[p]
@@ -309,8 +312,15 @@ public enum HTTP1Parser {
         let host = r.lowerBound..<colon
         if bytes[host.lowerBound] == 0x5B {
             // IP literal: "[" … "]", nothing after the bracket but the port.
-            guard bytes[colon - 1] == 0x5D, host.count > 2 else { return nil }
-            for p in (host.lowerBound + 1)..<(colon - 1) where bytes[p] == 0x5B || bytes[p] == 0x5D { return nil }
+            guard bytes[colon - 1] == 0x5D, host.count > 3 else { return nil }
+            var colons = 0
+            for p in (host.lowerBound + 1)..<(colon - 1) {
+                let b = bytes[p]
+                let isHex = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66)
+                guard isHex || b == 0x3A || b == 0x2E else { return nil }
+                if b == 0x3A { colons += 1 }
+            }
+            guard colons >= 2 else { return nil }
         } else {
             for p in host where bytes[p] == 0x3A || bytes[p] == 0x5B || bytes[p] == 0x5D { return nil }
         }

@@ -595,6 +595,10 @@ class ConnectOrigin(_ThreadedSocketServer):
         if req["method"] != "CONNECT" or not req["path"].endswith(":443"):
             sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\nrefused")
             return
+        if req["path"].startswith("bye."):
+            # Says goodbye and closes at once: the proxy must end the tunnel.
+            sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nbye")
+            return
         sock.sendall(b"HTTP/1.1 200 Connection Established\r\nContent-Length: 0\r\nX-Tunnel: yes\r\n\r\n")
         if reader.buf:
             sock.sendall(bytes(reader.buf))

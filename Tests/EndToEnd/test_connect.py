@@ -8,7 +8,7 @@ from pathlib import Path
 from client import RawConn, free_port
 from proxyctl import short_socket_path, start_turnout
 
-ENABLED = {"enabled": True, "ports": [443, 8443]}
+ENABLED = {"enabled": True, "ports": [443, 8443], "pools": ["blue"]}
 
 
 def connect_head(target: str, extra: bytes = b"") -> bytes:
@@ -97,6 +97,38 @@ def test_member_refusal_is_relayed_and_the_connection_closes(turnout, connect_or
         assert r.body == b"refused"
         assert c.wait_closed(3.0)
     assert [q["path"] for q in connect_origin.requests] == ["tunnel.test:8443"]
+
+
+def test_tunnel_ends_when_the_member_closes(turnout, connect_origin):
+    # The member answers 2xx (with framing fields a 2xx to CONNECT must not carry, which
+    # are ignored), sends "bye" and closes; the client has not closed, yet the tunnel ends
+    # once "bye" is delivered (RFC 9110 §9.3.6), not at the idle timeout.
+    proxy = turnout([connect_origin.addr], connect=ENABLED, timeouts={"body_idle": "30s"})
+    with RawConn(proxy.port) as c:
+        c.send(connect_head("bye.test:443"))
+        r = c.read_response(method="CONNECT")
+        assert r.status == 200 and r.header("Transfer-Encoding") is None
+        assert c.read_exact(3) == b"bye"
+        assert c.wait_closed(3.0), "the tunnel outlived the member's close"
+
+
+def test_connect_only_reaches_pools_listed_in_connect_pools(turnout, origin, connect_origin):
+    # blue is an ordinary origin and must never see a CONNECT; green terminates tunnels
+    # and gets them by a host rule on the CONNECT target (the Host field does not count).
+    proxy = turnout(pools={"blue": [origin.addr], "green": [connect_origin.addr]}, active="blue",
+                    connect={"enabled": True, "ports": [443], "pools": ["green"]},
+                    routing={"rules": [{"host": "tunnel.test", "active": "green"}]})
+    with RawConn(proxy.port) as c:
+        c.send(b"CONNECT other.test:443 HTTP/1.1\r\nHost: tunnel.test\r\n\r\n")
+        r = c.read_response(method="CONNECT")
+        assert r.status == 403
+        assert c.wait_closed(3.0)
+    with RawConn(proxy.port) as c:
+        c.send(b"CONNECT tunnel.test:443 HTTP/1.1\r\nHost: other.test\r\n\r\nping")
+        assert c.read_response(method="CONNECT").status == 200
+        assert c.read_exact(4) == b"ping"
+    assert origin.requests == []
+    assert [q["path"] for q in connect_origin.requests] == ["tunnel.test:443"]
 
 
 def test_shipped_connect_example(turnout_bin, tmp_path, connect_origin):

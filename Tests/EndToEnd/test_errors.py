@@ -1,6 +1,7 @@
 """Upstream failures (502/504) and malformed client requests (400/431), answered by the
 proxy itself within a bounded time without bothering the origin."""
 
+import socket
 import time
 
 import pytest
@@ -99,3 +100,34 @@ def test_body_that_arrives_with_the_upstream_close_is_delivered(turnout, raw_ori
             r = c.request("GET", f"/close/{i}")
             assert (r.status, r.body) == (200, b"hello"), i
     assert not [rec for rec in proxy.wait_access_records(40) if rec.get("note")], "a response was cut short"
+
+
+def test_short_body_reaches_a_slow_client_whole_before_the_cut(turnout, raw_origin_factory):
+    # The origin promises 1,000,000 bytes, sends 600,000 and closes. The client reads
+    # slowly, so the end of the stream reaches the proxy while it still holds bytes the
+    # client has not taken: every byte sent must still arrive before the connection is cut.
+    sent = 600_000
+
+    def respond(sock, req):
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + pattern_bytes(sent))
+        return False
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr])
+    with RawConn(proxy.port) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.send(b"GET /short HTTP/1.1\r\nHost: e2e.test\r\n\r\n")
+        head = c.read_until(b"\r\n\r\n")
+        assert b" 200 " in head
+        time.sleep(1.0)
+        got = bytearray(c.buf)
+        c.buf.clear()
+        while True:
+            try:
+                data = c.sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            got += data
+    assert len(got) == sent and bytes(got) == pattern_bytes(sent)

@@ -1057,9 +1057,10 @@ private func repositoryRoot() -> URL {
     let off = try parse(base)
     #expect(!off.settings.connect.isEnabled)
     #expect(off.settings.connect.ports == [443])
-    let on = try parse(base + "connect:\n  enabled: true\n  ports: [443, 8443]\n")
+    let on = try parse(base + "connect:\n  enabled: true\n  ports: [443, 8443]\n  pools: [app]\n")
     #expect(on.settings.connect.isEnabled)
     #expect(on.settings.connect.ports == [443, 8443])
+    #expect(on.settings.connect.pools == ["app"])
 }
 
 @Test(arguments: [
@@ -1068,9 +1069,16 @@ private func repositoryRoot() -> URL {
     ("  ports: [443, 443]\n", "connect.ports[1]", "listed twice"),
     ("  ports: 443\n", "connect.ports", "a list of ports"),
     ("  enabled: yes please\n", "connect.enabled", "true"),
-    ("  allow: all\n", "connect.allow", "enabled, ports"),
+    ("  allow: all\n", "connect.allow", "enabled, ports, pools"),
+    ("  pools: [app, nope]\n", "connect.pools[1]", "no pool named \"nope\" (pools: app)"),
+    ("  pools: [app, app]\n", "connect.pools[1]", "listed twice"),
 ])
 func connectErrorsNameTheKey(_ line: String, _ key: String, _ fragment: String) {
     let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\nconnect:\n"
     expectError(base + line, line: 5, key: key, containing: fragment)
+}
+
+@Test func enabledConnectNeedsPools() {
+    let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\n"
+    expectError(base + "connect:\n  enabled: true\n", line: 5, key: "connect", containing: "needs pools")
 }

@@ -51,6 +51,16 @@ struct HTTP1ParserRequestTests {
         #expect(req.target == "example.com:443")
     }
 
+    @Test func connectTunnelIgnoresFramingFields() throws {
+        for fields in ["Transfer-Encoding: gzip\r\n", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"] {
+            let res = try parseResponse("HTTP/1.1 200 OK\r\n" + fields + "\r\n", requestMethod: .connect).get()
+            #expect(res.head.framing == HTTPBodyFraming.none)
+        }
+        #expect(throws: HTTPParseError.self) {
+            try parseResponse("HTTP/1.1 403 No\r\nTransfer-Encoding: gzip\r\n\r\n", requestMethod: .connect).get()
+        }
+    }
+
     @Test func connectRefusalHasAnOrdinaryBody() throws {
         let refusal = "HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\n"
         let res = try parseResponse(refusal, requestMethod: .connect).get()
@@ -58,7 +68,8 @@ struct HTTP1ParserRequestTests {
     }
 
     @Test(arguments: [
-        ("example.com:443", 443), ("127.0.0.1:1", 1), ("[::1]:65535", 65_535), ("a:08443", 8443),
+        ("example.com:443", 443), ("127.0.0.1:1", 1), ("[::1]:65535", 65_535), ("[2001:db8::7]:443", 443),
+        ("a:08443", nil), ("a:0443", nil), ("[foo]:443", nil), ("[%]:443", nil), ("[1.2.3.4]:443", nil),
         ("example.com", nil), ("example.com:", nil), (":443", nil), ("example.com:0", nil),
         ("example.com:65536", nil), ("example.com:123456", nil), ("example.com:+443", nil),
         ("exa mple.com:443", nil), ("user@example.com:443", nil), ("a/b:443", nil), ("::1:443", nil),
