@@ -268,7 +268,7 @@ fi
 
 if want turnout; then
     if [[ ! -x $TURNOUT_BIN ]]; then
-        SKIP[turnout]="binary not found at $TURNOUT_BIN (build it with swift build -c release)"
+        SKIP[turnout]="binary not found at $TURNOUT_BIN (build it with make build)"
         log "skipping Turnout: ${SKIP[turnout]}"
     else
         cat >"$WORK/turnout/turnout.yaml" <<EOF

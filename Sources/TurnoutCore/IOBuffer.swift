@@ -3,22 +3,44 @@ import Glibc
 #endif
 
 /// Hands out fixed-size I/O blocks and takes them back, so steady-state proxying
-/// allocates no memory. Owned by one worker thread; not thread-safe.
+/// allocates no memory. Blocks come in two sizes: `blockSize` for every buffer, and
+/// `largeBlockSize` (4 × `blockSize`) for a response body too big for one block, so it
+/// moves in a quarter of the reads and writes. Owned by one worker thread; not thread-safe.
 final class BufferPool {
     let blockSize: Int
-    /// Blocks kept for reuse beyond what is in use; the rest are freed.
+    let largeBlockSize: Int
+    /// Blocks kept for reuse beyond what is in use (a quarter as many large ones); the
+    /// rest are freed.
     let maxFree: Int
     // Loop-thread only.
     private var free: [UnsafeMutableRawPointer] = []
+    private var largeFree: [UnsafeMutableRawPointer] = []
 
     init(blockSize: Int, maxFree: Int = 256) {
         self.blockSize = blockSize
+        self.largeBlockSize = 4 * blockSize
         self.maxFree = maxFree
         free.reserveCapacity(maxFree)
+        largeFree.reserveCapacity(maxFree / 4)
     }
 
     deinit {
-        for p in free { Glibc.free(p) }
+        for p in free + largeFree { Glibc.free(p) }
+    }
+
+    func takeLarge() -> UnsafeMutableRawPointer {
+        if let p = largeFree.popLast() { return p }
+        guard let p = malloc(largeBlockSize) else { preconditionFailure("out of memory for an I/O buffer") }
+        return p
+    }
+
+    /// Takes back a block of either size (told apart by `capacity`).
+    func give(_ p: UnsafeMutableRawPointer, capacity: Int) {
+        if capacity == largeBlockSize {
+            if largeFree.count < maxFree / 4 { largeFree.append(p) } else { Glibc.free(p) }
+        } else {
+            give(p)
+        }
     }
 
     func take() -> UnsafeMutableRawPointer {
@@ -80,7 +102,7 @@ struct IOBuffer {
     /// Returns the memory to the pool; the buffer must be empty.
     mutating func release(_ pool: BufferPool) {
         guard let b = base else { return }
-        if isPooled { pool.give(b) } else { free(b) }
+        if isPooled { pool.give(b, capacity: capacity) } else { free(b) }
         base = nil
         capacity = 0
         readIndex = 0
@@ -116,12 +138,23 @@ struct IOBuffer {
     }
 
     /// Grows the capacity to at least `newCapacity`, preserving contents.
+    /// Moves the contents into a large pooled block (same indexes), when this buffer is a
+    /// pooled block of the normal size.
+    mutating func enlarge(_ pool: BufferPool) {
+        guard let base, isPooled, capacity == pool.blockSize else { return }
+        let p = pool.takeLarge()
+        if writeIndex > 0 { memcpy(p, base, writeIndex) }
+        pool.give(base)
+        self.base = p
+        capacity = pool.largeBlockSize
+    }
+
     mutating func grow(to newCapacity: Int, pool: BufferPool) {
         guard newCapacity > capacity else { return }
         guard let p = malloc(newCapacity) else { preconditionFailure("out of memory for an I/O buffer") }
         if let base {
             memcpy(p, base, writeIndex)
-            if isPooled { pool.give(base) } else { free(base) }
+            if isPooled { pool.give(base, capacity: capacity) } else { free(base) }
         }
         base = p
         capacity = newCapacity
