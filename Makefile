@@ -67,9 +67,10 @@ fuzz:
 bench: deps build
 	TURNOUT_BIN=$(TURNOUT_BIN) bash Benchmarks/load/compare.sh
 
-## bench-micro: parser and routing micro-benchmarks (ordo-one/benchmark).
+## bench-micro: parser, routing and in-process proxy benchmarks (ordo-one/benchmark), built
+## in .build-bench so the release binary in .build stays as `make build` made it.
 bench-micro:
-	TURNOUT_BENCHMARKS=1 $(SWIFT) package benchmark
+	TURNOUT_BENCHMARKS=1 $(SWIFT) package --scratch-path .build-bench benchmark
 
 clean:
 	rm -rf .build

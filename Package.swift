@@ -82,8 +82,9 @@ if ProcessInfo.processInfo.environment["TURNOUT_BENCHMARKS"] != nil {
         .executableTarget(
             name: "TurnoutBenchmarks",
             dependencies: [
-                "TurnoutHTTP", "TurnoutRouting",
+                "TurnoutHTTP", "TurnoutRouting", "TurnoutControl",
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TurnoutBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -160,6 +160,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     makeRoutingBenchmarks()
+    makeProxyBenchmarks()
 
     // Control: proves the malloc counter is live (expect exactly 1 malloc per operation),
     // so the zeros above mean "no allocation" and not "not measured".
