@@ -1529,7 +1529,13 @@ final class ClientConnection: EventHandler {
         chunkSuffixPending = 0
         responsePhase = .none
         if closeAfterResponse || !requestComplete || worker.isDraining {
-            closeGracefully()
+            // The client asked to close, sent its whole request and nothing after it: a
+            // plain close delivers the response and then FIN (the kernel drops nothing).
+            // Otherwise it may still be sending, and a close with unread input would send
+            // a reset that can destroy the response: linger instead.
+            let isClientDone = requestComplete && isHeadParsed && !head.isKeepAlive
+                && inBuf.writeIndex == requestPassEnd && !isReadable
+            if isClientDone { close() } else { closeGracefully() }
             return true
         }
         // Ready for the next request on this connection.

@@ -133,11 +133,16 @@ public final class EventLoop {
     }
 
     /// Removes the handler from epoll, its timer and the table. Does not close the fd.
-    func deregister(_ handler: EventHandler) {
+    /// `isClosing`: the fd is about to be closed, which removes it from epoll by itself
+    /// (every fd here is opened CLOEXEC and never duplicated), so no EPOLL_CTL_DEL call.
+    /// Events of this batch still addressed to its slot are dropped by the generation check.
+    func deregister(_ handler: EventHandler, isClosing: Bool = false) {
         cancelTimer(handler)
         guard handler.slot != UInt32.max else { return }
-        var ev = epoll_event()
-        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, handler.fd, &ev)
+        if !isClosing {
+            var ev = epoll_event()
+            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, handler.fd, &ev)
+        }
         handlers[Int(handler.slot)] = nil
         freeSlots.append(handler.slot)
         handler.slot = UInt32.max
@@ -146,7 +151,7 @@ public final class EventLoop {
     /// Deregisters and closes the handler's fd.
     public func close(_ handler: EventHandler) {
         guard handler.fd >= 0 else { return }
-        deregister(handler)
+        deregister(handler, isClosing: true)
         Syscall.close(handler.fd)
         handler.fd = -1
     }

@@ -115,6 +115,9 @@ public enum Sockets {
             if addr.family == AF_INET6 {
                 try Syscall.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "setsockopt(IPV6_V6ONLY)")
             }
+            // Accepted sockets inherit TCP_NODELAY from the listener (Linux copies the
+            // listener's TCP options into each child): no setsockopt per connection.
+            try Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
             let r = addr.withSockAddr { Glibc.bind(fd, $0, $1) }
             if r != 0 { throw IOError("bind", errno: errno) }
             if Glibc.listen(fd, backlog) != 0 { throw IOError("listen", errno: errno) }

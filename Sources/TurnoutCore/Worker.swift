@@ -314,7 +314,6 @@ public final class Worker {
 
     fileprivate func accepted(fd: Int32, address: SocketAddress) {
         makeRoom()
-        _ = try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
         let c = ClientConnection(fd: fd, address: address, worker: self)
         do {
             try loop.register(c, events: Worker.edgeEvents)
