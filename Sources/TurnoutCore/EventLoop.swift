@@ -19,8 +19,8 @@ open class EventHandler {
     // Timer list membership (intrusive; see `TimerList`).
     var timerDeadline: UInt64 = 0
     var timerList: Int = -1
-    unowned(unsafe) var timerPrev: EventHandler?
-    unowned(unsafe) var timerNext: EventHandler?
+    var timerPrev: TimerLink?
+    var timerNext: TimerLink?
     /// True while queued in the loop's ready queue.
     var isQueued = false
 
@@ -46,10 +46,17 @@ open class EventHandler {
 /// keeps the list sorted by deadline, so arming, re-arming and cancelling are O(1) and
 /// only each list's head needs checking. There is one list per timeout kind.
 struct TimerList {
-    unowned(unsafe) var head: EventHandler?
-    unowned(unsafe) var tail: EventHandler?
+    var head: TimerLink?
+    var tail: TimerLink?
     var durationMs: UInt64
 }
+
+/// A link in a timer list: an unretained reference (a handler leaves its list before it
+/// is released: `deregister` cancels the timer). Links are followed through
+/// `_withUnsafeGuaranteedRef`, so walking and relinking the lists costs no retain or
+/// release, which `unowned(unsafe)` optionals bound to strong locals did on every arm,
+/// cancel and expiry check.
+typealias TimerLink = Unmanaged<EventHandler>
 
 /// One epoll instance driven by one thread: readiness dispatch, timers, a ready queue
 /// for handlers that yielded, and an eventfd to be woken from other threads.
@@ -167,26 +174,29 @@ public final class EventLoop {
         handler.timerDeadline = deadline
         handler.timerNext = nil
         handler.timerPrev = timerLists[list].tail
+        let link = TimerLink.passUnretained(handler)
         if let tail = timerLists[list].tail {
-            tail.timerNext = handler
+            tail._withUnsafeGuaranteedRef { $0.timerNext = link }
         } else {
-            timerLists[list].head = handler
+            timerLists[list].head = link
         }
-        timerLists[list].tail = handler
+        timerLists[list].tail = link
     }
 
     public func cancelTimer(_ handler: EventHandler) {
         let list = handler.timerList
         guard list >= 0 else { return }
-        if let prev = handler.timerPrev {
-            prev.timerNext = handler.timerNext
+        let prev = handler.timerPrev
+        let next = handler.timerNext
+        if let prev {
+            prev._withUnsafeGuaranteedRef { $0.timerNext = next }
         } else {
-            timerLists[list].head = handler.timerNext
+            timerLists[list].head = next
         }
-        if let next = handler.timerNext {
-            next.timerPrev = handler.timerPrev
+        if let next {
+            next._withUnsafeGuaranteedRef { $0.timerPrev = prev }
         } else {
-            timerLists[list].tail = handler.timerPrev
+            timerLists[list].tail = prev
         }
         handler.timerPrev = nil
         handler.timerNext = nil
@@ -196,14 +206,16 @@ public final class EventLoop {
 
     /// The handler whose timer on `list` expires first (the one armed longest ago).
     public func oldestTimer(on list: Int) -> EventHandler? {
-        timerLists[list].head
+        timerLists[list].head?.takeUnretainedValue()
     }
 
     private func nextTimeoutMs() -> Int32 {
         if !ready.isEmpty { return 0 }
         var earliest = UInt64.max
         for list in timerLists {
-            if let h = list.head, h.timerDeadline < earliest { earliest = h.timerDeadline }
+            if let deadline = list.head?._withUnsafeGuaranteedRef({ $0.timerDeadline }), deadline < earliest {
+                earliest = deadline
+            }
         }
         if earliest == UInt64.max { return 1000 }
         if earliest <= now { return 0 }
@@ -212,7 +224,9 @@ public final class EventLoop {
 
     private func expireTimers() {
         for i in timerLists.indices {
-            while let h = timerLists[i].head, h.timerDeadline <= now {
+            while let link = timerLists[i].head, link._withUnsafeGuaranteedRef({ $0.timerDeadline <= now }) {
+                // A strong reference for the call: the handler may close itself in it.
+                let h = link.takeUnretainedValue()
                 cancelTimer(h)
                 h.handleTimeout()
             }

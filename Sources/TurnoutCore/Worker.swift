@@ -358,7 +358,7 @@ public final class Worker {
         var looked = 0
         while let handler = h, looked < 32 {
             if let c = handler as? ClientConnection, c.isIdleKeepAlive { return c }
-            h = handler.timerNext
+            h = handler.timerNext?.takeUnretainedValue()
             looked += 1
         }
         return nil

@@ -12,6 +12,18 @@ public enum HTTPBytes {
         return false
     }
 
+    /// Whether any of the eight bytes in `word` is below 0x20 (a control byte, HTAB and
+    /// CR included) or DEL: the exact "has less than" and "has zero" bit tricks.
+    @inlinable @inline(__always)
+    public static func hasControlOrDEL(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let below0x20 = (word &- ones &* 0x20) & ~word & highs
+        let del = word ^ (ones &* 0x7F)
+        let isDEL = (del &- ones) & ~del & highs
+        return (below0x20 | isDEL) != 0
+    }
+
     /// A byte allowed in a field value: VCHAR, obs-text, SP or HTAB (no CTL, no DEL).
     @inlinable @inline(__always)
     public static func isFieldValueChar(_ b: UInt8) -> Bool {

@@ -405,14 +405,19 @@ public enum HTTP1Parser {
             i += 1
             while i < n && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
             let valueStart = i
-            var valueEnd = i
+            // Eight bytes at a time while none is a control byte or DEL (the CR that ends
+            // the line is one), then byte by byte from the word that has one.
+            while i + 8 <= n && !HTTPBytes.hasControlOrDEL(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                i += 8
+            }
             while i < n {
                 let b = bytes[i]
                 if b == 0x0D { break }
                 guard HTTPBytes.isFieldValueChar(b) else { throw .invalidHeaderValue }
                 i += 1
-                if b != 0x20 && b != 0x09 { valueEnd = i }
             }
+            var valueEnd = i
+            while valueEnd > valueStart && (bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09) { valueEnd -= 1 }
             guard i + 1 < n, bytes[i + 1] == 0x0A else { throw .invalidHeaderValue }
             i += 2
             if headers.count >= limits.maxHeaderCount { throw .tooManyHeaders }

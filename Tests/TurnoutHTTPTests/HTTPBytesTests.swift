@@ -64,3 +64,20 @@ struct HTTPBytesTests {
         }
     }
 }
+
+@Test func hasControlOrDELAgreesWithTheBytePredicate() {
+    // Every byte value at every position, among fillers that are allowed (including
+    // obs-text, whose high bit must not disturb the bit tricks) and not.
+    let fillers: [UInt8] = [0x41, 0x20, 0x80, 0xFF, 0x7E, 0x21]
+    for filler in fillers {
+        for position in 0..<8 {
+            for value in 0...255 {
+                var bytes = [UInt8](repeating: filler, count: 8)
+                bytes[position] = UInt8(value)
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                let expected = bytes.contains { $0 < 0x20 || $0 == 0x7F }
+                #expect(HTTPBytes.hasControlOrDEL(word) == expected, "byte \(value) at \(position) among \(filler)")
+            }
+        }
+    }
+}
