@@ -9,6 +9,15 @@
 # and prints a Markdown table: median req/s of the rounds, ratio to direct, p50, p99,
 # peak RSS of the proxy during its runs and the proxy's CPU time per request.
 #
+# A second table shows, per proxy: its idle RSS (after start-up and one request, before any
+# load); after the timed rounds, its RSS while it holds IDLE_CONNS idle keep-alive client
+# connections (each has carried one GET /64; opened by idle_conns.py) and the increase per
+# connection over the idle RSS; and, with SYSCALLS=1, its system calls per request (strace -c
+# while idle_conns.py sends 5000 keep-alive GET /64 over 16 connections). The connection
+# limits are sized for IDLE_CONNS: nginx worker_connections, HAProxy maxconn and Turnout
+# limits.max_connections are max(12000, IDLE_CONNS + 2000) (with IDLE_CONNS=0: 8192, 8192
+# and Turnout's default 10000).
+#
 # Everything listens on 127.0.0.1 only; nothing here needs the network, except
 # installing nginx/haproxy/wrk from Debian's packages when they are missing (as root).
 #
@@ -20,7 +29,12 @@
 #   QUICK=1      smoke test: 1 round of 2 s
 #   TARGETS      space-separated subset of "direct nginx haproxy turnout"
 #   CASES        space-separated subset of "keepalive-64B keepalive-64KiB close-64B"
-#   OUT          also write the Markdown table to this file
+#   IDLE_CONNS   idle keep-alive client connections to hold per proxy (default 10000,
+#                1000 with QUICK=1; 0 skips the step). Needs about IDLE_CONNS + 256 open files
+#                per process: the script raises its soft open-file limit to the hard one.
+#   SYSCALLS=1   also count each proxy's system calls per request with strace (default off:
+#                strace slows the proxy down; it runs after the timed rounds)
+#   OUT          also write the Markdown tables to this file
 #   KEEP=1       keep the work directory (configs, logs, raw wrk output)
 set -euo pipefail
 
@@ -38,11 +52,42 @@ if [[ "${QUICK:-0}" == 1 ]]; then
 fi
 DURATION=${DURATION%s}
 WARMUP=${WARMUP%s}
+if [[ "${QUICK:-0}" == 1 ]]; then
+    IDLE_CONNS=${IDLE_CONNS:-1000}
+else
+    IDLE_CONNS=${IDLE_CONNS:-10000}
+fi
+SYSCALLS=${SYSCALLS:-0}
+SYSCALL_REQUESTS=5000 # keep-alive requests sent while strace counts (exactly this many)
+SYSCALL_CONNS=16
 TARGETS=${TARGETS:-direct nginx haproxy turnout}
 CASES=${CASES:-keepalive-64B keepalive-64KiB close-64B}
 
 log() { printf '[compare] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+[[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "IDLE_CONNS must be a whole number (got '$IDLE_CONNS')"
+[[ $SYSCALLS == 0 || $SYSCALLS == 1 ]] || die "SYSCALLS must be 0 or 1 (got '$SYSCALLS')"
+
+# Open files: every process started from here inherits the raised soft limit. Holding
+# IDLE_CONNS client connections takes that many descriptors in idle_conns.py and in the
+# proxy (plus its upstream connections), so the hard limit bounds IDLE_CONNS.
+FD_HARD=$(ulimit -Hn)
+[[ $FD_HARD == unlimited ]] && FD_HARD=1048576
+ulimit -Sn "$FD_HARD" 2>/dev/null || true
+if ((IDLE_CONNS + 256 > FD_HARD)); then
+    die "IDLE_CONNS=$IDLE_CONNS needs about $((IDLE_CONNS + 256)) open files per process; the hard limit is $FD_HARD"
+fi
+# Connections each proxy accepts: room for IDLE_CONNS plus upstream connections. Without
+# the idle-connection step the proxies keep the limits they had before it existed (nginx
+# allocates all its worker_connections at start: 12000 instead of 8192 adds ~2 MiB to its RSS).
+if ((IDLE_CONNS > 0)); then
+    CONN_LIMIT=$((IDLE_CONNS + 2000 > 12000 ? IDLE_CONNS + 2000 : 12000))
+    NGINX_CONNS=$CONN_LIMIT HAPROXY_MAXCONN=$CONN_LIMIT TURNOUT_MAX_CONNS=$CONN_LIMIT
+else
+    CONN_LIMIT=0
+    NGINX_CONNS=8192 HAPROXY_MAXCONN=8192 TURNOUT_MAX_CONNS=10000
+fi
 
 # ---------------------------------------------------------------- tools
 
@@ -51,24 +96,30 @@ ensure_tools() {
     command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
     command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    local pkgs=(nginx-light haproxy wrk)
+    if [[ $SYSCALLS == 1 ]]; then
+        pkgs+=(strace)
+        command -v strace >/dev/null 2>&1 || missing+=(strace)
+    fi
     ((${#missing[@]} == 0)) && return 0
     if [[ $(id -u) -ne 0 ]]; then
-        die "missing ${missing[*]}: run as root or install: apt-get install -y nginx-light haproxy wrk"
+        die "missing ${missing[*]}: run as root or install: apt-get install -y ${pkgs[*]}"
     fi
-    log "installing nginx-light haproxy wrk (missing: ${missing[*]})"
+    log "installing ${pkgs[*]} (missing: ${missing[*]})"
     # Keep Debian's maintainer scripts from starting the system nginx/haproxy services.
     local policy=/usr/sbin/policy-rc.d created_policy=0
     if [[ ! -e $policy ]]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
     fi
     DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light haproxy wrk >&2 || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >&2 || {
         ((created_policy)) && rm -f "$policy"
         die "apt-get install failed"
     }
     ((created_policy)) && rm -f "$policy"
     command -v nginx >/dev/null && command -v haproxy >/dev/null && command -v wrk >/dev/null ||
         die "tools still missing after install"
+    [[ $SYSCALLS == 0 ]] || command -v strace >/dev/null || die "strace still missing after install"
 }
 
 ensure_tools
@@ -82,11 +133,19 @@ chmod 755 "$WORK"
 declare -A PID=()        # target -> main PID we started
 PIDS_STARTED=()          # every PID we started, for cleanup
 SAMPLER_PID=""
+HELPER_PID=""            # idle_conns.py while it runs
+STRACE_PID=""            # strace while it is attached to a proxy
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     if [[ -n $SAMPLER_PID ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
+    if [[ -n $HELPER_PID ]]; then
+        kill "$HELPER_PID" 2>/dev/null || true
+        wait "$HELPER_PID" 2>/dev/null || true
+    fi
+    # Detach strace (SIGINT) before the proxies are stopped.
+    if [[ -n $STRACE_PID ]]; then stop_strace || true; fi
     local p
     for p in "${PIDS_STARTED[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
@@ -105,6 +164,19 @@ cleanup() {
         rm -rf "$WORK"
     fi
     exit "$rc"
+}
+# SIGINT makes strace detach and write its -c summary; it is waited for (10 s at most).
+stop_strace() {
+    local p=$STRACE_PID
+    [[ -n $p ]] || return 0
+    kill -INT "$p" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    STRACE_PID=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -144,13 +216,14 @@ mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy"
 head -c 64 /dev/zero | tr '\0' 'a' >"$WORK/origin/www/64"
 head -c 65536 /dev/zero | tr '\0' 'b' >"$WORK/origin/www/64k"
 
-nginx_common() { # dir
+nginx_common() { # dir [worker_connections [worker_rlimit_nofile]]
     cat <<EOF
 worker_processes 1;
 daemon off;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
-events { worker_connections 8192; }
+${3:+worker_rlimit_nofile $3;
+}events { worker_connections ${2:-8192}; }
 EOF
 }
 nginx_temp_paths() { # dir
@@ -205,7 +278,8 @@ want() { [[ " $TARGETS " == *" $1 "* ]]; }
 
 if want nginx; then
     {
-        nginx_common "$WORK/nginx"
+        # worker_connections counts client and upstream connections alike.
+        nginx_common "$WORK/nginx" "$NGINX_CONNS" "$FD_HARD"
         cat <<EOF
 http {
     access_log off;
@@ -243,10 +317,16 @@ if want haproxy; then
     cat >"$WORK/haproxy/haproxy.cfg" <<EOF
 global
     nbthread 1
-    maxconn 8192
+    maxconn $HAPROXY_MAXCONN
+    # HAProxy reserves two descriptors per connection (2 x maxconn + a few) and by default
+    # (strict-limits) refuses to start when it cannot raise the open-file limit that far,
+    # as with a hard limit of 20000. Without strict-limits it warns at start and uses the
+    # limit there is: an idle client connection needs one descriptor.
+    no strict-limits
 
 defaults
     mode http
+    maxconn $HAPROXY_MAXCONN
     option http-keep-alive
     http-reuse always
     timeout connect 5s
@@ -280,6 +360,8 @@ pools:
 active: blue
 admin:
   socket: $WORK/turnout/admin.sock
+limits:
+  max_connections: $TURNOUT_MAX_CONNS
 log:
   level: warning
   access: off
@@ -296,17 +378,6 @@ ACTIVE=()
 for t in direct nginx haproxy turnout; do
     if [[ $t == direct ]] || { want "$t" && [[ -z ${SKIP[$t]:-} ]]; }; then ACTIVE+=("$t"); fi
 done
-
-# Functional check: every target returns the right body sizes before anything is measured.
-for t in "${ACTIVE[@]}"; do
-    for path in 64 64k; do
-        want_size=64
-        [[ $path == 64k ]] && want_size=65536
-        got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:${PORT[$t]}/$path" || true)
-        [[ $got == "200 $want_size" ]] || die "$t: GET /$path gave '$got', expected '200 $want_size'"
-    done
-done
-log "targets answering: ${ACTIVE[*]}"
 
 # ---------------------------------------------------------------- measurement helpers
 
@@ -330,6 +401,18 @@ cpu_ticks() {
         sum=$((sum + ${12} + ${13}))
     done
     echo "$sum"
+}
+
+# VmRSS (kB) summed over the given PIDs, now.
+rss_kb() {
+    local cur=0 p k v _
+    for p in "$@"; do
+        [[ -r /proc/$p/status ]] || continue
+        while read -r k v _; do
+            if [[ $k == VmRSS: ]]; then cur=$((cur + v)); break; fi
+        done <"/proc/$p/status" || true
+    done
+    echo "$cur"
 }
 
 # Samples VmRSS (kB) summed over the given PIDs every 100 ms; keeps the peak in $1.
@@ -423,6 +506,27 @@ measure() { # round case target
     log "round $r $c $t: ${rps} req/s, p50 ${p50}us, p99 ${p99}us, errors $errs, rss ${rss} kB, cpu ${cpu} us/req"
 }
 
+# Functional check: every target returns the right body sizes before anything is measured.
+# Each proxy's idle RSS is sampled after its first request (GET /64), before any load.
+declare -A IDLE_RSS=()   # proxy -> kB
+for t in "${ACTIVE[@]}"; do
+    for path in 64 64k; do
+        want_size=64
+        [[ $path == 64k ]] && want_size=65536
+        got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:${PORT[$t]}/$path" || true)
+        [[ $got == "200 $want_size" ]] || die "$t: GET /$path gave '$got', expected '200 $want_size'"
+        if [[ $t != direct && $path == 64 ]]; then
+            sleep 0.2
+            # shellcheck disable=SC2046
+            IDLE_RSS[$t]=$(rss_kb $(tree_pids "${PID[$t]}"))
+        fi
+    done
+done
+log "targets answering: ${ACTIVE[*]}"
+for t in "${ACTIVE[@]}"; do
+    [[ $t == direct ]] || log "idle RSS $t: ${IDLE_RSS[$t]} kB"
+done
+
 # ---------------------------------------------------------------- run
 
 log "rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s cases: $CASES"
@@ -443,6 +547,93 @@ for ((r = 1; r <= ROUNDS; r++)); do
         done
     done
 done
+
+# ---------------------------------------------------------------- after the rounds: syscalls, idle connections
+
+PROXIES=()
+for t in "${ACTIVE[@]}"; do [[ $t == direct ]] || PROXIES+=("$t"); done
+for t in "${PROXIES[@]}"; do printf '%s\t%s\n' "$t" "${IDLE_RSS[$t]}"; done >"$WORK/idle_rss.tsv"
+
+# Runs idle_conns.py (bounded: its own timeouts, and 5 minutes at most) with its JSON
+# output in $1; in the background so that an interrupt stops it through cleanup.
+run_helper() { # outfile args...
+    local out=$1 rc=0
+    shift
+    timeout -k 5 300 python3 "$SCRIPT_DIR/idle_conns.py" "$@" >"$out" 2>"$out.err" &
+    HELPER_PID=$!
+    wait "$HELPER_PID" || rc=$?
+    HELPER_PID=""
+    return "$rc"
+}
+
+# The processes strace attaches to: nginx's worker(s); HAProxy's and Turnout's one process
+# (strace -f attaches every thread of it).
+strace_pids() {
+    if [[ $1 == nginx ]]; then ps -o pid= --ppid "${PID[$1]}"; else echo "${PID[$1]}"; fi
+}
+
+# strace -c over exactly SYSCALL_REQUESTS keep-alive GET /64 sent over SYSCALL_CONNS connections.
+count_syscalls() { # proxy
+    local t=$1 out="$WORK/raw/strace-$t.txt" errf="$WORK/raw/strace-$t.err" p n=0 attached
+    local -a args=()
+    for p in $(strace_pids "$t"); do
+        args+=(-p "$p")
+        n=$((n + 1))
+    done
+    ((n > 0)) || { log "syscalls $t: no process to attach to"; return 1; }
+    strace -c -f -o "$out" "${args[@]}" 2>"$errf" &
+    STRACE_PID=$!
+    for _ in $(seq 1 50); do
+        kill -0 "$STRACE_PID" 2>/dev/null || break
+        attached=$(grep -c 'attached' "$errf" 2>/dev/null || true)
+        ((${attached:-0} >= n)) && break
+        sleep 0.1
+    done
+    if ! kill -0 "$STRACE_PID" 2>/dev/null || ((${attached:-0} < n)); then
+        stop_strace
+        log "syscalls $t: strace did not attach: $(tr '\n' ' ' <"$errf")"
+        return 1
+    fi
+    sleep 0.2
+    run_helper "$WORK/raw/syscalls-$t.json" requests --port "${PORT[$t]}" --path /64 \
+        --conns "$SYSCALL_CONNS" --requests "$SYSCALL_REQUESTS" ||
+        log "syscalls $t: request client failed (see $WORK/raw/syscalls-$t.json.err)"
+    sleep 0.1
+    stop_strace
+    log "syscalls $t: $(cat "$WORK/raw/syscalls-$t.json" 2>/dev/null)"
+}
+
+# IDLE_CONNS idle keep-alive connections held by idle_conns.py while it samples the RSS.
+hold_idle_conns() { # proxy
+    local t=$1 out="$WORK/raw/idle-$t.json" pids
+    pids=$(tree_pids "${PID[$t]}" | paste -sd, -)
+    run_helper "$out" idle --port "${PORT[$t]}" --path /64 --count "$IDLE_CONNS" --pids "$pids" ||
+        log "idle connections $t: idle_conns.py failed (see $out.err)"
+    log "idle connections $t: $(cat "$out" 2>/dev/null)"
+}
+
+alive() { # proxy: still running? (a proxy that died is reported, not fatal, after the rounds)
+    kill -0 "${PID[$1]}" 2>/dev/null && return 0
+    log "$1 (pid ${PID[$1]}) is no longer running (see $WORK/$1/)"
+    echo "$1" >>"$WORK/died.txt"
+    return 1
+}
+
+if [[ $SYSCALLS == 1 ]]; then
+    log "counting system calls: $SYSCALL_REQUESTS keep-alive GET /64 over $SYSCALL_CONNS connections per proxy"
+    for t in "${PROXIES[@]}"; do
+        alive "$t" && { count_syscalls "$t" || true; }
+    done
+fi
+if ((IDLE_CONNS > 0)); then
+    log "holding $IDLE_CONNS idle keep-alive connections per proxy (connection limit $CONN_LIMIT, open files $FD_HARD)"
+    for t in "${PROXIES[@]}"; do
+        if alive "$t"; then
+            hold_idle_conns "$t"
+            alive "$t" || true
+        fi
+    done
+fi
 
 # ---------------------------------------------------------------- report
 
@@ -488,6 +679,122 @@ EOF
 for t in "${!SKIP[@]}"; do
     printf '\n%s skipped: %s\n' "$t" "${SKIP[$t]}" >>"$TABLE"
 done
+
+# Second table: memory at rest and with idle connections, system calls per request.
+if ((${#PROXIES[@]} > 0)); then
+    echo >>"$TABLE"
+    python3 - "$WORK" "${PROXIES[*]}" "$IDLE_CONNS" "$SYSCALLS" "$SYSCALL_REQUESTS" "$SYSCALL_CONNS" "$CONN_LIMIT" >>"$TABLE" <<'EOF'
+import json, os, sys
+work, proxies, idle_conns, syscalls, nreq, nconns, limit = sys.argv[1:8]
+proxies, idle_conns, syscalls, nreq, nconns, limit = (
+    proxies.split(), int(idle_conns), syscalls == "1", int(nreq), int(nconns), int(limit))
+idle = {t: int(kb) for t, kb in (l.split() for l in open(f"{work}/idle_rss.tsv"))}
+died = set(open(f"{work}/died.txt").read().split()) if os.path.exists(f"{work}/died.txt") else set()
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.loads(f.read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+def strace_calls(path):
+    """calls per syscall from a strace -c summary ("total" included)."""
+    calls = {}
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        f = line.split()
+        if len(f) >= 5 and f[0].replace(".", "", 1).isdigit() and f[3].isdigit():
+            calls[f[-1]] = calls.get(f[-1], 0) + int(f[3])
+    return calls or None
+
+GROUPS = [
+    ("read/recv", {"read", "readv", "recv", "recvfrom", "recvmsg", "recvmmsg"}),
+    ("write/send", {"write", "writev", "send", "sendto", "sendmsg", "sendmmsg"}),
+    ("epoll_wait", {"epoll_wait", "epoll_pwait", "epoll_pwait2"}),
+    ("epoll_ctl", {"epoll_ctl"}),
+]
+mib = lambda kb: f"{kb / 1024:.1f} MiB"
+head = ["proxy", "idle RSS"]
+if idle_conns:
+    head += ["RSS after load", f"RSS with {idle_conns:,} idle conns", "per idle conn"]
+if syscalls:
+    head += [f"{name} /req" for name, _ in GROUPS] + ["syscalls /req"]
+print("| " + " | ".join(head) + " |")
+print("|---|" + "---:|" * (len(head) - 1))
+notes = []
+for t in proxies:
+    row = [t, mib(idle[t])]
+    if idle_conns:
+        d = load(f"{work}/raw/idle-{t}.json")
+        if not d:
+            row += ["-"] * 3
+            notes.append(f"{t}: the idle-connection step gave no result (see raw/idle-{t}.json.err).")
+        else:
+            held = d["still_open"]
+            per = f"{(d['rss_with_kb'] - d['rss_before_kb']) * 1024 / held:,.0f} B" if held else "-"
+            row += [mib(d["rss_before_kb"]), mib(d["rss_with_kb"]), per]
+            if held < idle_conns or d["errors"] or d["stopped"]:
+                errs = ", ".join(f"{k} x{v}" for k, v in d["errors"].items()) or "none"
+                notes.append(f"{t}: {held:,} of {idle_conns:,} connections held open "
+                             f"({d['responses']:,} answered, {d['closed_by_server']:,} closed by the proxy since; "
+                             f"errors: {errs}{'; ' + d['stopped'] if d['stopped'] else ''}); per idle conn is over the {held:,} held.")
+            if d["conns_left_after_drain"]:
+                notes.append(f"{t}: {d['conns_left_after_drain']:,} connections still open "
+                             f"{d['drain_seconds']} s after the client closed them all.")
+    if syscalls:
+        calls = strace_calls(f"{work}/raw/strace-{t}.txt")
+        r = load(f"{work}/raw/syscalls-{t}.json")
+        ok = r["ok"] if r else 0
+        if not calls or not ok:
+            row += ["-"] * (len(GROUPS) + 1)
+            notes.append(f"{t}: no system call count (see raw/strace-{t}.err and raw/syscalls-{t}.json.err).")
+        else:
+            if ok != nreq or r["problems"]:
+                notes.append(f"{t}: {ok:,} of {nreq:,} requests answered 200 under strace "
+                             f"({', '.join(f'{k} x{v}' for k, v in r['problems'].items()) or 'no errors'}); counts are per answered request.")
+            named = set()
+            for _, names in GROUPS:
+                row.append(f"{sum(calls.get(n, 0) for n in names) / ok:.2f}")
+                named |= names
+            row.append(f"{calls.get('total', 0) / ok:.2f}")
+            others = sorted(((c, n) for n, c in calls.items() if n not in named and n != "total"), reverse=True)[:3]
+            if others:
+                notes.append(f"{t}: other system calls per request: "
+                             + ", ".join(f"{n} {c / ok:.3f}" for c, n in others) + ".")
+    if t in died:
+        notes.append(f"{t}: the proxy exited during these steps (see its log in the work directory).")
+    print("| " + " | ".join(row) + " |")
+print()
+text = ("Idle RSS: VmRSS summed over the proxy's processes (nginx: master + worker) after start-up "
+        "and one GET /64, before any load.")
+if idle_conns:
+    text += (f" After the timed rounds, idle_conns.py opens {idle_conns:,} client connections to each proxy "
+             "(200 at a time), sends one GET /64 on each and reads the whole response, keeping every "
+             "connection open; RSS after load is sampled just before it starts, RSS with idle conns 1 s "
+             "after the last response. Per idle conn = (RSS with idle conns - RSS after load) / connections held "
+             "(against RSS after load, so buffers the load rounds left pooled do not count); kernel socket "
+             "buffers are not in RSS. Then the connections are closed and the script waits (5 s at most) "
+             "until the proxy holds none of them.")
+if syscalls:
+    text += (f" System calls: strace -c -f attached to the proxy (nginx: its worker; HAProxy, Turnout: every "
+             f"thread) while {nreq:,} keep-alive GET /64 are sent over {nconns} connections by one "
+             "Python client, one request in flight per connection (wrk keeps 64 in flight: epoll_wait "
+             "per request depends on that); per request = calls / requests answered, connection "
+             "set-up included. read/recv = read, readv, recv*; write/send = write, writev, send*; "
+             "epoll_wait includes epoll_pwait.")
+if idle_conns:
+    text += (f" Connection limits for this: nginx worker_connections {limit} (it allocates them at start, "
+             f"which is in its idle RSS), HAProxy maxconn {limit}, Turnout limits.max_connections {limit}.")
+print(text)
+for n in notes:
+    print()
+    print(n)
+EOF
+fi
 
 echo
 cat "$TABLE"
