@@ -11,6 +11,14 @@ int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len) 
     return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
+int cturnout_pipe_nonblocking(int fds[2]) {
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+}
+
+ssize_t cturnout_splice(int fd_in, int fd_out, size_t len) {
+    return splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+}
+
 int cturnout_socket_nonblocking(int domain, int type, int protocol) {
     return socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
 }

@@ -233,6 +233,14 @@ final class ClientConnection: EventHandler {
         _read { yield ex.pointee.errorNote }
         _modify { yield &ex.pointee.errorNote }
     }
+    private var splicePipe: SplicePipe? {
+        _read { yield ex.pointee.splicePipe }
+        _modify { yield &ex.pointee.splicePipe }
+    }
+    private var pipeBytes: Int {
+        _read { yield ex.pointee.pipeBytes }
+        _modify { yield &ex.pointee.pipeBytes }
+    }
     private var tunnelHead: [UInt8] {
         _read { yield ex.pointee.tunnelHead }
         _modify { yield &ex.pointee.tunnelHead }
@@ -380,6 +388,8 @@ final class ClientConnection: EventHandler {
             if processUpstreamInput() { progress = true }
             if isClosed { return }
             if writeClient() { progress = true }
+            if isClosed { return }
+            if spliceResponseBody() { progress = true }
             if isClosed { return }
             if finishIfDone() { progress = true }
             if !progress { return }
@@ -1050,7 +1060,7 @@ final class ClientConnection: EventHandler {
     // MARK: Upstream → proxy
 
     private func readUpstream() -> Bool {
-        guard let up = upstream, up.isConnected, up.isReadable, !up.sawEOF else { return false }
+        guard let up = upstream, up.isConnected, up.isReadable, !up.sawEOF, splicePipe == nil else { return false }
         switch responsePhase {
         case .waitingHead, .body, .tunnel:
             break
@@ -1484,7 +1494,70 @@ final class ClientConnection: EventHandler {
     // MARK: Finishing
 
     private var isOutputFlushed: Bool {
-        outBuf.isEmpty && upIn.readIndex >= responsePassEnd && chunkSuffixPending == 0
+        outBuf.isEmpty && upIn.readIndex >= responsePassEnd && chunkSuffixPending == 0 && pipeBytes == 0
+    }
+
+    /// Moves a large Content-Length response body from the upstream socket to the client
+    /// through a pipe (splice(2)), once everything that came through the buffers (head,
+    /// first body bytes) is written. The pipe goes back to the worker when it is empty
+    /// and the body complete; an upstream that ends early is judged by
+    /// `responseBodyEndedEarly` once the pipe is flushed, as for buffered bodies.
+    private func spliceResponseBody() -> Bool {
+        guard responsePhase == .body, responseMode == .length, let up = upstream else { return false }
+        if splicePipe == nil {
+            guard !isResponseReceived, transport.isDrainedByShortRead,
+                responseRemaining >= Int64(settings.limits.bufferBytes),
+                outBuf.isEmpty, upIn.readIndex == upIn.writeIndex, responsePassEnd == upIn.writeIndex,
+                let pipe = worker.pipes.take()
+            else { return false }
+            splicePipe = pipe
+            pipeBytes = 0
+        }
+        guard let pipe = splicePipe else { return false }
+        var progress = false
+        if responseRemaining > 0 && up.isReadable && !up.sawEOF {
+            do {
+                switch try Syscall.splice(from: up.fd, to: pipe.writeFD, Int(min(responseRemaining, 1 << 20))) {
+                case .wouldBlock:
+                    // With the pipe empty the socket is what is empty; otherwise the pipe
+                    // may be full, and emptying it comes first.
+                    if pipeBytes == 0 { up.isReadable = false }
+                case .processed(0):
+                    up.sawEOF = true
+                    progress = true
+                case .processed(let n):
+                    pipeBytes += n
+                    responseRemaining -= Int64(n)
+                    if responseRemaining == 0 { isResponseReceived = true }
+                    hasResponseBytes = true
+                    loop.armTimer(self, list: worker.timers.bodyIdle)
+                    progress = true
+                }
+            } catch {
+                upstreamFailed(error, note: "upstream read failed")
+                return false
+            }
+        }
+        if pipeBytes > 0 && isWritable {
+            do {
+                switch try Syscall.splice(from: pipe.readFD, to: fd, pipeBytes) {
+                case .wouldBlock:
+                    isWritable = false
+                case .processed(let n):
+                    pipeBytes -= n
+                    bytesOut += Int64(n)
+                    progress = progress || n > 0
+                }
+            } catch {
+                abort(note: "client write failed")
+                return false
+            }
+        }
+        if pipeBytes == 0 && (isResponseReceived || up.sawEOF) {
+            splicePipe = nil
+            worker.pipes.give(pipe, isEmpty: true)
+        }
+        return progress
     }
 
     /// Ends the exchange once the response is complete and flushed.
@@ -1815,6 +1888,11 @@ final class ClientConnection: EventHandler {
         outBuf.release(worker.buffers)
         upIn.release(worker.buffers)
         upOut.release(worker.buffers)
+        if let pipe = splicePipe {
+            splicePipe = nil
+            worker.pipes.give(pipe, isEmpty: pipeBytes == 0)
+            pipeBytes = 0
+        }
         detachExchange()
         loop.close(self)
         worker.connectionClosed(self)

@@ -56,6 +56,10 @@ struct ExchangeState {
     /// A copy of a tunnelled request's head (101 or a 2xx to CONNECT): tunnel bytes reuse
     /// the client buffer, and the access-log line is written when the tunnel ends.
     var tunnelHead: [UInt8] = []
+    /// While a large response body is spliced: the pipe it goes through, and how many of
+    /// its bytes wait in the pipe for the client.
+    var splicePipe: SplicePipe?
+    var pipeBytes = 0
 
     /// `allocated`: with header arrays and a request id buffer (false: the idle sentinel).
     init(maxTrailerBytes: Int, allocated: Bool) {
@@ -71,6 +75,7 @@ struct ExchangeState {
     /// Back to the state of a new connection, keeping the storage.
     mutating func reset() {
         precondition(!outBuf.hasMemory && !upIn.hasMemory && !upOut.hasMemory, "an exchange went back with buffers attached")
+        precondition(splicePipe == nil, "an exchange went back with a pipe attached")
         var fresh = ExchangeState(maxTrailerBytes: requestChunked.maxTrailerBytes, allocated: false)
         swap(&fresh.head, &head)
         swap(&fresh.response, &response)

@@ -58,6 +58,13 @@ public enum Syscall {
         try check("writev") { Glibc.writev(fd, iov, count) }
     }
 
+    /// Moves up to `count` bytes between a socket and a pipe inside the kernel.
+    /// `.wouldBlock`: the source is empty or the destination full.
+    @inline(never)
+    public static func splice(from source: Int32, to destination: Int32, _ count: Int) throws(IOError) -> IOResult<Int> {
+        try check("splice") { cturnout_splice(source, destination, count) }
+    }
+
     @inline(never)
     public static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) throws(IOError) -> IOResult<Int> {
         try check("write") { Glibc.write(fd, buf, count) }

@@ -67,6 +67,7 @@ public final class Worker {
     let loop: EventLoop
     let buffers: BufferPool
     let exchanges: ExchangePool
+    let pipes = PipePool()
     var routeTable: RouteTable
     var pools: [PoolState] = []
     let accessLog: AccessLogWriter

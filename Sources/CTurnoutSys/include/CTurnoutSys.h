@@ -25,6 +25,13 @@
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; GNU-only, so not visible to Swift.
 int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len);
 
+/// pipe2(2) with O_NONBLOCK | O_CLOEXEC; GNU-only.
+int cturnout_pipe_nonblocking(int fds[2]);
+
+/// splice(2) of up to `len` bytes from `fd_in` to `fd_out` (one of them a pipe), with
+/// SPLICE_F_NONBLOCK | SPLICE_F_MOVE; GNU-only.
+ssize_t cturnout_splice(int fd_in, int fd_out, size_t len);
+
 /// socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC or-ed into the type.
 int cturnout_socket_nonblocking(int domain, int type, int protocol);
 
