@@ -1252,18 +1252,19 @@ final class ClientConnection: EventHandler {
             responseMode = head.version == .http11 ? .closeToChunked : .closePass
         }
         if responseMode == .chunkedToClose || responseMode == .closePass { closeAfterResponse = true }
+        if !isRequestReceived { closeAfterResponse = true }
+        if worker.isDraining { closeAfterResponse = true }
+        writeResponseHead(headBytes, interim: false)
+        // Only now, with `headBytes` (a view into upIn's block) no longer needed: a body
+        // bigger than what the block has left moves in large blocks (a 64 KiB body then
+        // takes one read and one write instead of four each).
         switch responseMode {
         case .length where responseRemaining > Int64(upIn.capacity - bodyStart),
             .chunkedPass, .closePass:
-            // A body bigger than what the block has left: read and write it in large
-            // blocks (a 64 KiB body then takes one read and one write instead of four each).
             upIn.enlarge(worker.buffers)
         default:
             break
         }
-        if !isRequestReceived { closeAfterResponse = true }
-        if worker.isDraining { closeAfterResponse = true }
-        writeResponseHead(headBytes, interim: false)
         hasSentResponseHead = true
         upIn.readIndex = bodyStart
         responsePassEnd = bodyStart
@@ -1606,7 +1607,9 @@ final class ClientConnection: EventHandler {
             // plain close delivers the response and then FIN (the kernel drops nothing).
             // Otherwise it may still be sending, and a close with unread input would send
             // a reset that can destroy the response: linger instead.
-            let isClientDone = requestComplete && isHeadParsed && !head.isKeepAlive
+            // (`isRequestReceived`: the whole body was read; an error answer may have left
+            // it unread, and the client may still be sending it.)
+            let isClientDone = requestComplete && isRequestReceived && isHeadParsed && !head.isKeepAlive
                 && inBuf.writeIndex == requestPassEnd && !isReadable
             if isClientDone { close() } else { closeGracefully() }
             return true

@@ -271,3 +271,23 @@ def test_body_over_the_limit_gets_413(turnout, origin):
     with RawConn(proxy.port, timeout=5) as c:
         assert c.request("POST", "/upload", body=b"x" * 1000).status == 200
     assert len(origin.requests) == 1
+
+
+def test_refused_body_is_drained_not_reset(turnout, origin):
+    # A client that asked to close sends a head whose body is over the limit, reads the
+    # 413, and only then sends its body. The proxy must linger and discard that body (as
+    # nginx's lingering close does) rather than close at once and reset the connection,
+    # which can destroy the answer before a slower client reads it.
+    import time
+
+    proxy = turnout([origin.addr], limits={"max_body_size": "1KiB"})
+    with RawConn(proxy.port, timeout=5) as c:
+        c.send(b"POST /upload HTTP/1.0\r\nHost: e2e.test\r\nContent-Length: 300000\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 413
+        time.sleep(0.2)
+        for _ in range(30):
+            c.send(b"z" * 10_000)  # a reset would surface here as ConnectionResetError/BrokenPipeError
+            time.sleep(0.005)
+        assert c.wait_closed(5.0)
+    assert origin.requests == []

@@ -161,3 +161,4 @@ def test_large_download_moves_through_a_pipe(proxy, origin):
         assert total == n and h.hexdigest() == pattern_sha256(n)
     finally:
         s.close()
+
