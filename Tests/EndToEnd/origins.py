@@ -504,6 +504,16 @@ class _ThreadedSocketServer(_ServerBase):
             except OSError:
                 pass
 
+    def _read_recorded_head(self, reader, conn_id):
+        """Reads one request head, records it and returns it (None if the peer closed)."""
+        head = reader.read_until(b"\r\n\r\n")
+        if head is None:
+            return None
+        req = _parse_request_head(head)
+        req["conn"] = conn_id
+        self.recorder.record(req)
+        return req
+
     def serve_conn(self, sock, reader, conn_id):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -548,12 +558,9 @@ class WebSocketOrigin(_ThreadedSocketServer):
     A request without `Upgrade: websocket` gets 426."""
 
     def serve_conn(self, sock, reader, conn_id):
-        head = reader.read_until(b"\r\n\r\n")
-        if head is None:
+        req = self._read_recorded_head(reader, conn_id)
+        if req is None:
             return
-        req = _parse_request_head(head)
-        req["conn"] = conn_id
-        self.recorder.record(req)
         key = header_value(req["headers"], "Sec-WebSocket-Key")
         upgrade = (header_value(req["headers"], "Upgrade") or "").lower()
         if upgrade != "websocket" or not key:
@@ -586,12 +593,9 @@ class ConnectOrigin(_ThreadedSocketServer):
     Bytes that arrive after the CONNECT head are tunnel data and are echoed too."""
 
     def serve_conn(self, sock, reader, conn_id):
-        head = reader.read_until(b"\r\n\r\n")
-        if head is None:
+        req = self._read_recorded_head(reader, conn_id)
+        if req is None:
             return
-        req = _parse_request_head(head)
-        req["conn"] = conn_id
-        self.recorder.record(req)
         if req["method"] != "CONNECT" or not req["path"].endswith(":443"):
             sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\nrefused")
             return
