@@ -111,6 +111,7 @@ final class LoopbackProxy: @unchecked Sendable {
     let server: ProxyServer
     private let clientFD: Int32
     private let request = Array("GET /64 HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: bench\r\n\r\n".utf8)
+    private let closeRequest = Array("GET /64 HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n".utf8)
     private let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 64 * 1024)
     /// Bytes of one whole response as the client receives it (learned on the first one).
     private(set) var responseLength = 0
@@ -173,6 +174,24 @@ final class LoopbackProxy: @unchecked Sendable {
         }
     }
 
+    /// One proxied request on a new connection that asks to close: connect, write, read
+    /// to the end of the stream, close.
+    @inline(never)
+    func roundTripOnNewConnection() {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = server.boundPorts[0].bigEndian
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        precondition(connected == 0, "client: connect failed")
+        closeRequest.withUnsafeBytes { precondition(writeAll(fd, $0), "client: write failed") }
+        while read(fd, buffer, 64 * 1024) > 0 {}
+        close(fd)
+    }
+
     /// One proxied request: write it, read exactly one whole response.
     @inline(never)
     func roundTrip() {
@@ -205,6 +224,20 @@ func makeProxyBenchmarks() {
     ) { benchmark in
         for _ in benchmark.scaledIterations {
             proxy.roundTrip()
+        }
+    }
+    Benchmark(
+        "Proxy: one GET on a new client connection (Connection: close), 64-byte response (in-process loopback)",
+        configuration: .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal, .readSyscalls, .writeSyscalls],
+            warmupIterations: 2,
+            scalingFactor: .kilo,
+            maxDuration: .seconds(5),
+            maxIterations: 100
+        )
+    ) { benchmark in
+        for _ in benchmark.scaledIterations {
+            proxy.roundTripOnNewConnection()
         }
     }
 }

@@ -53,26 +53,35 @@ public struct SocketAddress: Sendable {
         }
     }
 
-    /// The IP address as text, without port (IPv4-mapped IPv6 shown as IPv4).
-    public var ipText: String {
-        var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        return withUnsafeBytes(of: storage) { raw -> String in
-            if family == AF_INET {
-                let sin = raw.load(as: sockaddr_in.self)
-                var a = sin.sin_addr
-                inet_ntop(AF_INET, &a, &buf, socklen_t(buf.count))
-            } else if family == AF_INET6 {
-                let sin6 = raw.load(as: sockaddr_in6.self)
-                var a = sin6.sin6_addr
-                let b = withUnsafeBytes(of: a) { Array($0) }
-                if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF {
-                    return "\(b[12]).\(b[13]).\(b[14]).\(b[15])"
+    /// The IP address as text (IPv4-mapped IPv6 shown as IPv4), "unix" otherwise.
+    public var ipText: String { String(decoding: ipTextBytes, as: UTF8.self) }
+
+    /// `ipText` as bytes, formatted in a stack buffer: the one allocation is the array
+    /// returned (made once per accepted connection).
+    public var ipTextBytes: [UInt8] {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN) + 1) { buf -> [UInt8] in
+            let base = buf.baseAddress!
+            let formatted: UnsafePointer<CChar>? = withUnsafeBytes(of: storage) { raw in
+                if family == AF_INET {
+                    var a = raw.load(as: sockaddr_in.self).sin_addr
+                    return inet_ntop(AF_INET, &a, base, socklen_t(buf.count))
                 }
-                inet_ntop(AF_INET6, &a, &buf, socklen_t(buf.count))
-            } else {
-                return "unix"
+                if family == AF_INET6 {
+                    var a = raw.load(as: sockaddr_in6.self).sin6_addr
+                    let isMapped = withUnsafeBytes(of: a) { b in
+                        b[0..<10].allSatisfy { $0 == 0 } && b[10] == 0xFF && b[11] == 0xFF
+                    }
+                    if isMapped {
+                        var v4 = in_addr()
+                        withUnsafeMutableBytes(of: &v4) { d in withUnsafeBytes(of: a) { d.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[12..<16])) } }
+                        return inet_ntop(AF_INET, &v4, base, socklen_t(buf.count))
+                    }
+                    return inet_ntop(AF_INET6, &a, base, socklen_t(buf.count))
+                }
+                return nil
             }
-            return String(cString: buf)
+            guard formatted != nil else { return Array("unix".utf8) }
+            return Array(UnsafeRawBufferPointer(start: base, count: strlen(base)))
         }
     }
 
