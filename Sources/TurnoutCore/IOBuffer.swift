@@ -137,9 +137,8 @@ struct IOBuffer {
         writeIndex = start + count
     }
 
-    /// Grows the capacity to at least `newCapacity`, preserving contents.
     /// Moves the contents into a large pooled block (same indexes), when this buffer is a
-    /// pooled block of the normal size.
+    /// pooled block of the normal size. Views into the old block are invalid afterwards.
     mutating func enlarge(_ pool: BufferPool) {
         guard let base, isPooled, capacity == pool.blockSize else { return }
         let p = pool.takeLarge()
@@ -149,6 +148,7 @@ struct IOBuffer {
         capacity = pool.largeBlockSize
     }
 
+    /// Grows the capacity to at least `newCapacity`, preserving contents.
     mutating func grow(to newCapacity: Int, pool: BufferPool) {
         guard newCapacity > capacity else { return }
         guard let p = malloc(newCapacity) else { preconditionFailure("out of memory for an I/O buffer") }
