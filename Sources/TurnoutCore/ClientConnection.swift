@@ -609,6 +609,17 @@ final class ClientConnection: EventHandler {
             isRequestReceived = true
         }
         requestPhase = isRequestReceived ? .done : .body
+        if requestPhase == .body {
+            // A body bigger than what the block has left is read and written in large
+            // blocks, as for responses (no view into the old block is held here).
+            let isLarge: Bool
+            switch head.framing {
+            case .contentLength(let n): isLarge = n > Int64(inBuf.capacity - inBuf.writeIndex)
+            case .chunked: isLarge = true
+            case .none, .untilClose: isLarge = false
+            }
+            if isLarge { inBuf.enlarge(worker.buffers) }
+        }
         requestBodySent = 0
         hasWrittenUpstream = false
         hasRetried = false
