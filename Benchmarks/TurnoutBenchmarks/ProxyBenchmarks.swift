@@ -133,21 +133,24 @@ final class LoopbackProxy: @unchecked Sendable {
         logger.logLevel = .error
         server = ProxyServer(config: config, logger: logger)
         try server.start()
-        let port = server.boundPorts[0]
+        clientFD = LoopbackProxy.connectLoopback(port: server.boundPorts[0])
+        responseLength = learnResponseLength()
+    }
 
-        let clientFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.clientFD = clientFD
+    /// A blocking TCP connection to 127.0.0.1:`port`, with TCP_NODELAY.
+    static func connectLoopback(port: UInt16) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
-        setsockopt(clientFD, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = port.bigEndian
         let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(clientFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        precondition(connected == 0, "client: connect failed")
-        responseLength = learnResponseLength()
+        precondition(connected == 0, "client: connect to 127.0.0.1:\(port) failed")
+        return fd
     }
 
     /// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
@@ -178,15 +181,7 @@ final class LoopbackProxy: @unchecked Sendable {
     /// to the end of the stream, close.
     @inline(never)
     func roundTripOnNewConnection() {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = server.boundPorts[0].bigEndian
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        precondition(connected == 0, "client: connect failed")
+        let fd = LoopbackProxy.connectLoopback(port: server.boundPorts[0])
         closeRequest.withUnsafeBytes { precondition(writeAll(fd, $0), "client: write failed") }
         while read(fd, buffer, 64 * 1024) > 0 {}
         close(fd)

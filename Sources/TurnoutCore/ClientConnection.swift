@@ -1517,7 +1517,7 @@ final class ClientConnection: EventHandler {
     private func spliceResponseBody() -> Bool {
         guard responsePhase == .body, responseMode == .length, let up = upstream else { return false }
         if splicePipe == nil {
-            guard !isResponseReceived, transport.isDrainedByShortRead,
+            guard !isResponseReceived, transport.canSplice,
                 responseRemaining >= Int64(settings.limits.bufferBytes),
                 outBuf.isEmpty, upIn.readIndex == upIn.writeIndex, responsePassEnd == upIn.writeIndex,
                 let pipe = worker.pipes.take()

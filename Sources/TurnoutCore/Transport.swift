@@ -35,6 +35,14 @@ enum Transport {
         }
     }
 
+    /// Whether bytes may move between this connection's socket and a pipe with splice(2)
+    /// (a TLS stream must go through OpenSSL in user space).
+    var canSplice: Bool {
+        switch self {
+        case .plain: return true
+        }
+    }
+
     /// Ends the sending direction (TLS would send close_notify first).
     @inline(__always)
     func shutdownWrite(_ fd: Int32) {

@@ -307,6 +307,17 @@ def proc_fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def proc_pipe_fd_count(pid: int) -> int:
+    """Open pipe ends of a process (the proxy's splice pipes)."""
+    n = 0
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{name}").startswith("pipe:")
+        except OSError:
+            pass  # closed while listing
+    return n
+
+
 def proc_rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:

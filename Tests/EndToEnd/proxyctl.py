@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from client import proc_fd_count, proc_rss_kib, wait_until
+from client import proc_fd_count, proc_pipe_fd_count, proc_rss_kib, wait_until
 
 
 # --------------------------------------------------------------------------- YAML
@@ -132,6 +132,9 @@ class Proxy:
 
     def fd_count(self) -> int:
         return proc_fd_count(self.pid)
+
+    def pipe_fd_count(self) -> int:
+        return proc_pipe_fd_count(self.pid)
 
     def rss_kib(self) -> int:
         return proc_rss_kib(self.pid)

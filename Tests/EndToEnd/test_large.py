@@ -121,17 +121,6 @@ def test_download_slow_reader_does_not_buffer(proxy, origin):
         s.close()
 
 
-def _pipes_open(pid: int) -> int:
-    n = 0
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{name}").startswith("pipe:"):
-                n += 1
-        except OSError:
-            pass
-    return n
-
-
 def test_large_download_moves_through_a_pipe(proxy, origin):
     # A large Content-Length body goes from the upstream socket to the client through a
     # kernel pipe (splice), not through user-space buffers: while the client stalls
@@ -140,7 +129,7 @@ def test_large_download_moves_through_a_pipe(proxy, origin):
     import time
 
     n = 32 * 1024 * 1024
-    before = _pipes_open(proxy.pid)
+    before = proxy.pipe_fd_count()
     s = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
     try:
         s.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: e2e.test\r\n\r\n" % n)
@@ -150,7 +139,7 @@ def test_large_download_moves_through_a_pipe(proxy, origin):
         head, _, body = bytes(got).partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200")
         time.sleep(0.5)  # stalled: the proxy is mid-body
-        assert _pipes_open(proxy.pid) >= before + 2, "no pipe (read and write end) held during the transfer"
+        assert proxy.pipe_fd_count() >= before + 2, "no pipe (read and write end) held during the transfer"
         h = hashlib.sha256(body)
         total = len(body)
         while total < n:
