@@ -23,7 +23,6 @@ var package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(name: "CTurnoutSys"),
@@ -42,7 +41,6 @@ var package = Package(
             name: "TurnoutControl",
             dependencies: [
                 "CTurnoutSys", "TurnoutCore", "TurnoutHTTP", "TurnoutRouting", "TurnoutAdminClient",
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: ioSettings

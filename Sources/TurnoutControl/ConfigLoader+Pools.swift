@@ -1,5 +1,4 @@
 import TurnoutRouting
-import Yams
 
 extension ConfigLoader {
     /// Largest accepted member weight; keeps weight sums far from overflow in the balancer.
@@ -73,7 +72,7 @@ extension ConfigLoader {
                     "\(member.address) is listed twice in pool \"\(pool)\" (first at line \(first))"
                 )
             }
-            firstLines[member.address] = addressNode.mark?.line ?? 0
+            firstLines[member.address] = addressNode.mark.line
             members.append(member)
         }
         guard members.contains(where: { $0.weight > 0 }) else {
@@ -86,12 +85,12 @@ extension ConfigLoader {
     }
 
     /// One member: `host:port`, or a mapping with `address` and an optional `weight` (default 1).
-    private static func readMember(_ node: Node, _ path: String, _ reader: ConfigReader) throws(ConfigError)
-        -> (member: PoolMember, addressNode: Node, addressPath: String)
+    private static func readMember(_ node: YAMLNode, _ path: String, _ reader: ConfigReader) throws(ConfigError)
+        -> (member: PoolMember, addressNode: YAMLNode, addressPath: String)
     {
         if case .mapping = node {
             let mapping = try reader.mapping(node, path)
-            var address: (node: Node, path: String, value: MemberAddress)?
+            var address: (node: YAMLNode, path: String, value: MemberAddress)?
             var weight = 1
             for item in mapping.entries {
                 switch item.name {

@@ -1,7 +1,4 @@
-import Foundation
-import Yams
-
-// Walking a composed YAML tree. Every accessor takes the node and its dotted path so that any error it throws names
+// Walking a composed YAML tree (`YAMLNode`). Every accessor takes the node and its dotted path so that any error it throws names
 // the file, the node's line and column, and the key. A scalar's meaning comes from its text and the key it sits under,
 // never from YAML's own typing: `"2"` and `2` are the same weight, and `off` is just the word "off".
 
@@ -10,9 +7,9 @@ struct ConfigEntry {
     /// The key's text.
     var name: String
     /// The key node, for errors about the key itself.
-    var keyNode: Node
+    var keyNode: YAMLNode
     /// The value node.
-    var value: Node
+    var value: YAMLNode
     /// Dotted path of the value, e.g. `timeouts.drain`.
     var path: String
 }
@@ -20,7 +17,7 @@ struct ConfigEntry {
 /// A YAML mapping with scalar keys, in file order.
 struct ConfigMapping {
     /// The mapping node, or nil when the section was written with no value at all.
-    var node: Node?
+    var node: YAMLNode?
     /// Dotted path of the mapping; empty for the document root.
     var path: String
     /// The entries in file order.
@@ -38,9 +35,9 @@ struct ConfigReader {
     var file: String
 
     /// An error at `node`'s position (line 1, column 1 when the node has no position).
-    func error(at node: Node?, _ path: String, _ message: String) -> ConfigError {
-        let mark = node?.mark
-        return ConfigError(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, key: path, message: message)
+    func error(at node: YAMLNode?, _ path: String, _ message: String) -> ConfigError {
+        let mark = node?.mark ?? YAMLMark(line: 1, column: 1)
+        return ConfigError(file: file, line: mark.line, column: mark.column, key: path, message: message)
     }
 
     /// The error for a key this section does not know, suggesting the nearest known key.
@@ -68,55 +65,57 @@ struct ConfigReader {
     // MARK: Shapes
 
     /// Whether `node` is an empty plain scalar, `~` or `null`: a key written with no value.
-    static func isNull(_ node: Node) -> Bool {
-        guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any else { return false }
+    static func isNull(_ node: YAMLNode) -> Bool {
+        guard case .scalar(let scalar) = node, scalar.style == .plain else { return false }
         return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
 
     /// How a node is named in "got …" messages.
-    static func describe(_ node: Node) -> String {
+    static func describe(_ node: YAMLNode) -> String {
         switch node {
         case .scalar(let scalar):
             if isNull(node) { return "nothing" }
-            return "\"" + scalar.string.replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            var quoted = "\""
+            for character in scalar.string {
+                if character == "\"" { quoted += "\\" }
+                quoted.append(character)
+            }
+            return quoted + "\""
         case .mapping: return "a mapping"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         }
     }
 
     /// `node` as a mapping with scalar keys. A section written with no value (`timeouts:`) reads as empty when
     /// `allowsNull`.
-    func mapping(_ node: Node, _ path: String, what: String = "a mapping", allowsNull: Bool = true)
+    func mapping(_ node: YAMLNode, _ path: String, what: String = "a mapping", allowsNull: Bool = true)
         throws(ConfigError) -> ConfigMapping
     {
         if allowsNull, ConfigReader.isNull(node) {
             return ConfigMapping(node: node, path: path, entries: [])
         }
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let pairs, _) = node else {
             throw error(at: node, path, "expected \(what), got \(ConfigReader.describe(node))")
         }
         var entries: [ConfigEntry] = []
-        for (key, value) in mapping {
-            guard case .scalar(let scalar) = key else {
-                throw error(at: key, path, "keys must be plain words, got \(ConfigReader.describe(key))")
-            }
-            let name = scalar.string
-            entries.append(ConfigEntry(name: name, keyNode: key, value: value, path: ConfigReader.join(path, name)))
+        for pair in pairs {
+            let name = pair.key.string
+            entries.append(
+                ConfigEntry(name: name, keyNode: .scalar(pair.key), value: pair.value, path: ConfigReader.join(path, name)))
         }
         return ConfigMapping(node: node, path: path, entries: entries)
     }
 
     /// `node` as a list of (node, path) pairs, paths suffixed `[i]`.
-    func sequence(_ node: Node, _ path: String, what: String) throws(ConfigError) -> [(node: Node, path: String)] {
-        guard case .sequence(let sequence) = node else {
+    func sequence(_ node: YAMLNode, _ path: String, what: String) throws(ConfigError) -> [(node: YAMLNode, path: String)] {
+        guard case .sequence(let sequence, _) = node else {
             throw error(at: node, path, "expected \(what), got \(ConfigReader.describe(node))")
         }
         return sequence.enumerated().map { (node: $1, path: "\(path)[\($0)]") }
     }
 
     /// The text of a scalar. A key written with no value is an error, naming `what` was expected.
-    func text(_ node: Node, _ path: String, what: String) throws(ConfigError) -> String {
+    func text(_ node: YAMLNode, _ path: String, what: String) throws(ConfigError) -> String {
         guard case .scalar(let scalar) = node, !ConfigReader.isNull(node) else {
             throw error(at: node, path, "expected \(what), got \(ConfigReader.describe(node))")
         }
@@ -126,7 +125,7 @@ struct ConfigReader {
     // MARK: Scalars
 
     /// `true` or `false` (any case YAML allows: `true`, `True`, `TRUE`).
-    func bool(_ node: Node, _ path: String) throws(ConfigError) -> Bool {
+    func bool(_ node: YAMLNode, _ path: String) throws(ConfigError) -> Bool {
         let what = "true or false"
         switch try text(node, path, what: what) {
         case "true", "True", "TRUE": return true
@@ -136,7 +135,7 @@ struct ConfigReader {
     }
 
     /// A decimal integer in `range`.
-    func integer(_ node: Node, _ path: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
+    func integer(_ node: YAMLNode, _ path: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
         let what: String
         switch (range.lowerBound, range.upperBound) {
         case (1, Int.max): what = "a positive integer"
@@ -151,7 +150,7 @@ struct ConfigReader {
     }
 
     /// A duration in milliseconds: `250ms`, `10s`, `2m`, `1h`, or a bare integer meaning seconds.
-    func duration(_ node: Node, _ path: String, allowsZero: Bool) throws(ConfigError) -> Int {
+    func duration(_ node: YAMLNode, _ path: String, allowsZero: Bool) throws(ConfigError) -> Int {
         let what = "a duration such as \"250ms\", \"10s\", \"2m\" or a number of seconds"
         let text = try text(node, path, what: what)
         guard let milliseconds = ConfigValues.milliseconds(text) else {
@@ -164,7 +163,7 @@ struct ConfigReader {
     }
 
     /// A size in bytes: a bare integer, or one followed by `k`/`KiB`, `m`/`MiB`, `g`/`GiB` (1024-based).
-    func size(_ node: Node, _ path: String, in range: ClosedRange<Int64>) throws(ConfigError) -> Int64 {
+    func size(_ node: YAMLNode, _ path: String, in range: ClosedRange<Int64>) throws(ConfigError) -> Int64 {
         let what = "a size: a number of bytes, optionally followed by k, KiB, m, MiB, g or GiB (1024-based)"
         let text = try text(node, path, what: what)
         guard let bytes = ConfigValues.bytes(text) else {
@@ -182,7 +181,7 @@ struct ConfigReader {
     }
 
     /// A `host:port` whose host is an IP literal (IPv6 in brackets), with the host in canonical form.
-    func address(_ node: Node, _ path: String) throws(ConfigError) -> (host: String, port: UInt16) {
+    func address(_ node: YAMLNode, _ path: String) throws(ConfigError) -> (host: String, port: UInt16) {
         let what = "\"host:port\" with an IP address host (IPv6 in brackets, e.g. \"[::1]:8080\")"
         let text = try text(node, path, what: what)
         switch ConfigValues.ipAddress(text) {

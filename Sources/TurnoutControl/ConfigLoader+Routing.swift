@@ -1,6 +1,5 @@
 import TurnoutCore
 import TurnoutRouting
-import Yams
 
 #if canImport(Glibc)
     import Glibc
@@ -52,7 +51,7 @@ extension ConfigLoader {
         return split
     }
 
-    private static func poolIndex(_ node: Node, _ path: String, pools: [Pool], _ reader: ConfigReader) throws(ConfigError) -> Int {
+    private static func poolIndex(_ node: YAMLNode, _ path: String, pools: [Pool], _ reader: ConfigReader) throws(ConfigError) -> Int {
         let name = try reader.text(node, path, what: "the name of a pool")
         guard let index = pools.firstIndex(where: { $0.name == name }) else {
             let names = pools.map(\.name).joined(separator: ", ")
@@ -186,7 +185,7 @@ extension ConfigLoader {
     }
 
     /// `10.0.0.0/8`, `2001:db8::/32`, or a single address (a /32 or /128).
-    private static func cidr(_ node: Node, _ path: String, _ reader: ConfigReader) throws(ConfigError) -> IPNetwork {
+    private static func cidr(_ node: YAMLNode, _ path: String, _ reader: ConfigReader) throws(ConfigError) -> IPNetwork {
         let text = try reader.text(node, path, what: "a network such as 10.0.0.0/8 or ::1/128")
         switch NetworkSyntax.parse(text) {
         case .valid(let network): return network

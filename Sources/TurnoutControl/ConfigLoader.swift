@@ -1,28 +1,30 @@
-import Foundation
+import CTurnoutSys
 import Logging
 import TurnoutCore
 import TurnoutRouting
-import Yams
 
 /// Reads `turnout.yaml` into a validated `TurnoutConfig`.
 ///
-/// The YAML is composed into a node tree with Yams and walked by hand, so that every error, including YAML syntax
+/// The YAML is composed into a node tree by `YAMLParser` and walked by hand, so that every error, including YAML syntax
 /// errors and repeated keys, names the file, the 1-based line and column, and the dotted key (see `ConfigError`).
 /// Unknown keys at any level, values of the wrong shape, values out of range and missing required keys (`listen`,
 /// `pools`, `active`) are all errors; the first one in file order is reported. The file format is documented in
 /// `docs/configuration.md`.
 ///
-/// `workers: auto` (also the default) is resolved here, to `ProcessInfo.processInfo.activeProcessorCount`, so
+/// `workers: auto` (also the default) is resolved here, to the number of CPUs the process may run on, so
 /// `settings.workers` is always a concrete count. A relative `log.access` path is resolved against the folder of the
 /// configuration file (made absolute against the current directory when the config path is itself relative).
 public enum ConfigLoader {
     /// Reads and validates the configuration file at `path`.
     public static func load(path: String) throws(ConfigError) -> TurnoutConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
-            throw ConfigError(file: path, line: 0, column: 0, key: "", message: "the configuration file \(reason)")
+        let bytes: [UInt8]
+        switch SystemFile.read(path) {
+        case .success(let read): bytes = read
+        case .failure(let reason):
+            let what = reason == .missing ? "does not exist" : "cannot be read"
+            throw ConfigError(file: path, line: 0, column: 0, key: "", message: "the configuration file \(what)")
         }
-        guard let yaml = String(data: data, encoding: .utf8) else {
+        guard let yaml = String(validating: bytes, as: UTF8.self) else {
             throw ConfigError(file: path, line: 0, column: 0, key: "", message: "the configuration file is not UTF-8")
         }
         return try parse(yaml: yaml, path: path)
@@ -39,7 +41,7 @@ public enum ConfigLoader {
         let top = try reader.mapping(root, "", what: "a mapping of settings", allowsNull: false)
 
         var settings = ProxySettings()
-        settings.workers = ProcessInfo.processInfo.activeProcessorCount
+        settings.workers = Int(cturnout_usable_cpu_count())
         var pools: [Pool] = []
         var logLevel = Logger.Level.info
         var admin = AdminSettings()
@@ -91,7 +93,7 @@ public enum ConfigLoader {
     private static func workers(_ entry: ConfigEntry, _ reader: ConfigReader) throws(ConfigError) -> Int {
         let what = "\"auto\" or an integer from 1 to \(maxWorkers)"
         let text = try reader.text(entry.value, entry.path, what: what)
-        if text == "auto" { return ProcessInfo.processInfo.activeProcessorCount }
+        if text == "auto" { return Int(cturnout_usable_cpu_count()) }
         guard let count = ConfigValues.decimal(text), (1...maxWorkers).contains(count) else {
             let got = ConfigReader.describe(entry.value)
             throw reader.error(at: entry.value, entry.path, "expected \(what), got \(got)")
@@ -110,7 +112,7 @@ public enum ConfigLoader {
         for item in items {
             let (host, port) = try reader.address(item.node, item.path)
             let listener = ListenAddress(host: host, port: port)
-            let line = item.node.mark?.line ?? 0
+            let line = item.node.mark.line
             if let first = firstLines[listener] {
                 throw reader.error(at: item.node, item.path, "\(listener) is listed twice (first at line \(first))")
             }
@@ -321,7 +323,9 @@ public enum ConfigLoader {
 
     /// `file` as an absolute, normalised path: relative paths are taken from the folder holding `configPath`.
     static func resolve(_ file: String, relativeTo configPath: String) -> String {
-        let folder = URL(fileURLWithPath: configPath).deletingLastPathComponent()
-        return URL(fileURLWithPath: file, relativeTo: folder).standardizedFileURL.path
+        if file.hasPrefix("/") { return SystemFile.normalized(file) }
+        let config = SystemFile.absolute(configPath)
+        let folder = config.split(separator: "/", omittingEmptySubsequences: true).dropLast().joined(separator: "/")
+        return SystemFile.normalized("/" + folder + "/" + file)
     }
 }
