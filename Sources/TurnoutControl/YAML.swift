@@ -198,7 +198,8 @@ struct YAMLParser {
             let next = column(of: index)
             if next < indent || isDocumentMarker("---") || isDocumentMarker("...") { break }
             if next > indent {
-                throw error(at: index, "unexpected indentation (a value that goes on over several lines must be quoted)")
+                throw error(at: index, "unexpected indentation (the keys of one mapping line up in one column; a value that goes on over "
+                        + "several lines must be quoted)")
             }
             if text[index] == "-" && isBlankOrLineEnd(at: index + 1) {
                 throw error(at: index, "a list item where a key was expected")

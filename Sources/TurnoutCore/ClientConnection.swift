@@ -1032,7 +1032,7 @@ final class ClientConnection: EventHandler {
         let r: IOResult<Int>
         do {
             r = try withUnsafeBytes(of: &iov) { raw throws(IOError) in
-                try Syscall.writev(up.fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count)
+                try Syscall.send(up.fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count)
             }
         } catch {
             upstreamFailed(error, note: "upstream write failed")
@@ -1101,7 +1101,7 @@ final class ClientConnection: EventHandler {
         let r: IOResult<Int>
         let requested = upIn.writableBytes
         do {
-            r = try Syscall.read(up.fd, upIn.base! + upIn.writeIndex, requested)
+            r = try Syscall.receive(up.fd, upIn.base! + upIn.writeIndex, requested)
         } catch {
             upstreamFailed(error, note: "upstream read failed")
             return false

@@ -68,7 +68,15 @@ public final class EventLoop {
     private var freeSlots: [UInt32] = []
     private var events: UnsafeMutablePointer<epoll_event>
     private let maxEvents = 256
-    private var timerLists: [TimerList] = []
+    /// The timer lists, in a fixed block rather than an Array: arming and cancelling write
+    /// list heads and tails several times per request, and each write through an Array
+    /// would check the array's uniqueness first.
+    private let timerLists: UnsafeMutablePointer<TimerList>
+    private var timerListCount = 0
+    private static let maxTimerLists = 32
+    /// No armed timer expires before this (a lower bound: cancelling leaves it alone).
+    /// `expireTimers` looks at the lists only once it has passed, then makes it exact.
+    private var earliestDeadline = UInt64.max
     private var ready: [EventHandler] = []
     private var readySwap: [EventHandler] = []
     /// Cached monotonic time, refreshed after each wait.
@@ -83,6 +91,7 @@ public final class EventLoop {
         if fd < 0 { throw IOError("epoll_create1", errno: errno) }
         epollFD = fd
         events = .allocate(capacity: maxEvents)
+        timerLists = .allocate(capacity: EventLoop.maxTimerLists)
         handlers.reserveCapacity(1024)
         ready.reserveCapacity(64)
         readySwap.reserveCapacity(64)
@@ -90,6 +99,8 @@ public final class EventLoop {
 
     deinit {
         events.deallocate()
+        timerLists.deinitialize(count: timerListCount)
+        timerLists.deallocate()
         Syscall.close(epollFD)
     }
 
@@ -97,8 +108,10 @@ public final class EventLoop {
 
     /// Adds a timer list for a fixed duration and returns its index.
     public func makeTimerList(durationMs: Int) -> Int {
-        timerLists.append(TimerList(head: nil, tail: nil, durationMs: UInt64(max(1, durationMs))))
-        return timerLists.count - 1
+        precondition(timerListCount < EventLoop.maxTimerLists, "more timer lists than EventLoop.maxTimerLists")
+        (timerLists + timerListCount).initialize(to: TimerList(head: nil, tail: nil, durationMs: UInt64(max(1, durationMs))))
+        timerListCount += 1
+        return timerListCount - 1
     }
 
     // MARK: Registration
@@ -181,6 +194,7 @@ public final class EventLoop {
             timerLists[list].head = link
         }
         timerLists[list].tail = link
+        if deadline < earliestDeadline { earliestDeadline = deadline }
     }
 
     public func cancelTimer(_ handler: EventHandler) {
@@ -211,19 +225,15 @@ public final class EventLoop {
 
     private func nextTimeoutMs() -> Int32 {
         if !ready.isEmpty { return 0 }
-        var earliest = UInt64.max
-        for list in timerLists {
-            if let deadline = list.head?._withUnsafeGuaranteedRef({ $0.timerDeadline }), deadline < earliest {
-                earliest = deadline
-            }
-        }
+        let earliest = earliestDeadline
         if earliest == UInt64.max { return 1000 }
         if earliest <= now { return 0 }
         return Int32(min(earliest - now, 1000))
     }
 
     private func expireTimers() {
-        for i in timerLists.indices {
+        guard now >= earliestDeadline else { return }
+        for i in 0..<timerListCount {
             while let link = timerLists[i].head, link._withUnsafeGuaranteedRef({ $0.timerDeadline <= now }) {
                 // A strong reference for the call: the handler may close itself in it.
                 let h = link.takeUnretainedValue()
@@ -231,6 +241,13 @@ public final class EventLoop {
                 h.handleTimeout()
             }
         }
+        var earliest = UInt64.max
+        for i in 0..<timerListCount {
+            if let deadline = timerLists[i].head?._withUnsafeGuaranteedRef({ $0.timerDeadline }), deadline < earliest {
+                earliest = deadline
+            }
+        }
+        earliestDeadline = earliest
     }
 
     // MARK: Ready queue

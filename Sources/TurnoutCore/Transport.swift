@@ -16,14 +16,14 @@ enum Transport {
     @inline(__always)
     func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) throws(IOError) -> IOResult<Int> {
         switch self {
-        case .plain: return try Syscall.read(fd, buffer, count)
+        case .plain: return try Syscall.receive(fd, buffer, count)
         }
     }
 
     @inline(__always)
     func writev(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(IOError) -> IOResult<Int> {
         switch self {
-        case .plain: return try Syscall.writev(fd, iov, count)
+        case .plain: return try Syscall.send(fd, iov, count)
         }
     }
 
