@@ -457,31 +457,32 @@ public enum HTTP1Parser {
         return true
     }
 
+    /// The kind of a field name (token characters only, checked by the caller).
     static func classifyName(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) -> HTTPHeaderKind {
         switch r.count {
         case 2:
-            if HTTPBytes.equalsLowercase(bytes, r, "te") { return .te }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "te") { return .te }
         case 4:
-            if HTTPBytes.equalsLowercase(bytes, r, "host") { return .host }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "host") { return .host }
         case 6:
-            if HTTPBytes.equalsLowercase(bytes, r, "expect") { return .expect }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "expect") { return .expect }
         case 7:
-            if HTTPBytes.equalsLowercase(bytes, r, "upgrade") { return .upgrade }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "upgrade") { return .upgrade }
         case 10:
-            if HTTPBytes.equalsLowercase(bytes, r, "connection") { return .connection }
-            if HTTPBytes.equalsLowercase(bytes, r, "keep-alive") { return .keepAlive }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "connection") { return .connection }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "keep-alive") { return .keepAlive }
         case 12:
-            if HTTPBytes.equalsLowercase(bytes, r, "x-request-id") { return .xRequestID }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "x-request-id") { return .xRequestID }
         case 14:
-            if HTTPBytes.equalsLowercase(bytes, r, "content-length") { return .contentLength }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "content-length") { return .contentLength }
         case 15:
-            if HTTPBytes.equalsLowercase(bytes, r, "x-forwarded-for") { return .xForwardedFor }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "x-forwarded-for") { return .xForwardedFor }
         case 16:
-            if HTTPBytes.equalsLowercase(bytes, r, "proxy-connection") { return .proxyConnection }
-            if HTTPBytes.equalsLowercase(bytes, r, "x-forwarded-host") { return .xForwardedHost }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "proxy-connection") { return .proxyConnection }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "x-forwarded-host") { return .xForwardedHost }
         case 17:
-            if HTTPBytes.equalsLowercase(bytes, r, "transfer-encoding") { return .transferEncoding }
-            if HTTPBytes.equalsLowercase(bytes, r, "x-forwarded-proto") { return .xForwardedProto }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "transfer-encoding") { return .transferEncoding }
+            if HTTPBytes.tokenEqualsLowercase(bytes, r, "x-forwarded-proto") { return .xForwardedProto }
         default:
             break
         }

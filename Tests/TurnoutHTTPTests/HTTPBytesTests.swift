@@ -81,3 +81,39 @@ struct HTTPBytesTests {
         }
     }
 }
+
+/// Every field name the parser classifies, against every token character at every position and
+/// every case of each letter: the word-at-a-time comparison agrees with the byte-by-byte one.
+@Test func tokenEqualsLowercaseAgreesWithTheByteComparisonOnAllTokenNames() {
+    let literals: [StaticString] = [
+        "te", "host", "expect", "upgrade", "connection", "keep-alive", "x-request-id", "content-length",
+        "x-forwarded-for", "proxy-connection", "x-forwarded-host", "transfer-encoding", "x-forwarded-proto", "a",
+    ]
+    let tokens = (0...255).map(UInt8.init).filter(HTTPBytes.isTokenChar)
+    var checked = 0
+    for literal in literals {
+        let word = Array(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+        for position in word.indices {
+            for byte in tokens {
+                var name = word
+                name[position] = byte
+                // Upper-case every other letter too, so masks are exercised on every byte.
+                for i in name.indices where i != position && i % 2 == 0 && name[i] >= 0x61 && name[i] <= 0x7A {
+                    name[i] -= 0x20
+                }
+                let expected = name.map(HTTPBytes.lower) == word
+                let padded = [0x41] + name + [0x3A]  // not at offset 0, followed by a byte that is not compared
+                padded.withUnsafeBytes { raw in
+                    #expect(HTTPBytes.tokenEqualsLowercase(raw, 1..<(1 + name.count), literal) == expected)
+                    #expect(HTTPBytes.equalsLowercase(raw, 1..<(1 + name.count), literal) == expected)
+                }
+                checked += 1
+            }
+        }
+        // A different length never matches.
+        [UInt8](repeating: 0x61, count: word.count + 1).withUnsafeBytes { raw in
+            #expect(!HTTPBytes.tokenEqualsLowercase(raw, 0..<raw.count, literal))
+        }
+    }
+    #expect(checked > 10_000)
+}
