@@ -45,7 +45,7 @@ var package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: ioSettings
+            swiftSettings: ioSettings + [.enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
             name: "turnout",
@@ -54,7 +54,7 @@ var package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: ioSettings
+            swiftSettings: ioSettings + [.enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
             name: "turnoutctl",

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TurnoutCore
+import TurnoutHTTP
 import TurnoutRouting
 import Yams
 
