@@ -43,7 +43,7 @@ var package = Package(
                 "CTurnoutSys", "TurnoutCore", "TurnoutHTTP", "TurnoutRouting", "TurnoutAdminClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: ioSettings
+            swiftSettings: ioSettings + [.enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
             name: "turnout",
@@ -52,7 +52,7 @@ var package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: ioSettings
+            swiftSettings: ioSettings + [.enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
             name: "turnoutctl",

@@ -1,4 +1,3 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -119,7 +118,7 @@ public struct AdminClient {
             throw AdminClientError.badResponse("no complete response head")
         }
         let head = String(decoding: bytes[0..<end], as: UTF8.self)
-        var lines = head.components(separatedBy: "\r\n")
+        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
         let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2)
         guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else {
             throw AdminClientError.badResponse("bad status line")
@@ -127,7 +126,7 @@ public struct AdminClient {
         var headers: [(String, String)] = []
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            headers.append((String(line[..<colon]), trimmingWhitespace(line[line.index(after: colon)...])))
         }
         var body = Array(bytes[(end + 4)...])
         if let length = headers.first(where: { $0.0.lowercased() == "content-length" }).flatMap({ Int($0.1) }),
@@ -136,5 +135,18 @@ public struct AdminClient {
             body = Array(body[0..<length])
         }
         return AdminResponse(status: status, headers: headers, body: body)
+    }
+
+    /// `text` without leading and trailing tabs, space separators (Zs) and U+200B, as
+    /// Foundation's `trimmingCharacters(in: .whitespaces)`.
+    static func trimmingWhitespace(_ text: Substring) -> String {
+        let scalars = text.unicodeScalars
+        func isWhitespace(_ s: Unicode.Scalar) -> Bool {
+            s == "\t" || s == "\u{200B}" || s.properties.generalCategory == .spaceSeparator
+        }
+        guard let first = scalars.firstIndex(where: { !isWhitespace($0) }),
+            let last = scalars.lastIndex(where: { !isWhitespace($0) })
+        else { return "" }
+        return String(scalars[first...last])
     }
 }

@@ -1,5 +1,8 @@
-import Foundation
 import TurnoutRouting
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Reading admin request bodies (JSON) into changes, and writing JSON answers.
 enum AdminJSON {
@@ -8,23 +11,28 @@ enum AdminJSON {
         return nil
     }
 
-    /// The body as a JSON object; an empty body is an empty object.
+    /// The body as a JSON object; an empty body is an empty object. Invalid JSON is refused
+    /// with the parser's reason (where and what).
     static func object(_ body: [UInt8]) throws(AdminError) -> [String: Any] {
         if body.isEmpty || body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }
-        guard let value = try? JSONSerialization.jsonObject(with: Data(body)), let object = value as? [String: Any] else {
-            throw AdminError(400, "the body must be a JSON object")
+        let value: Any
+        do {
+            value = try JSON.parse(body)
+        } catch {
+            throw AdminError(400, "the body must be a JSON object: \(error)")
         }
+        guard let object = value as? [String: Any] else { throw AdminError(400, "the body must be a JSON object") }
         return object
     }
 
-    /// A percentage: `"5%"`, `"0.05%"`, `"5"` or the number 5 or 0.05; up to four decimals.
+    /// A percentage: `"5%"`, `"0.05%"`, `"5"` or the number 5 (or 5.0) or 0.05; up to four decimals.
     static func percent(_ value: Any, key: String) throws(AdminError) -> UInt32 {
         let text: String
         if let s = value as? String {
             text = s
         } else if value is Bool {
             throw AdminError(400, "\(key): expected a percentage such as \"5%\" or 0.05, got a boolean")
-        } else if let n = value as? Int {
+        } else if let n = JSON.integer(value) {
             text = String(n)
         } else if let d = value as? Double {
             text = "\(d)"
@@ -83,7 +91,7 @@ enum AdminJSON {
         }
         var weight: Int?
         if let w = object["weight"] {
-            guard let n = w as? Int else { throw AdminError(400, "\(key).weight: expected an integer") }
+            guard let n = JSON.integer(w) else { throw AdminError(400, "\(key).weight: expected an integer") }
             weight = n
         }
         return MemberChange(pool: pool, address: address, action: action, weight: weight)
@@ -118,6 +126,13 @@ enum AdminJSON {
         return policy
     }
 
+    /// A boolean option such as `dry_run`: false when absent; only `true` or `false` are taken.
+    static func flag(_ value: Any?, key: String) throws(AdminError) -> Bool {
+        guard let value else { return false }
+        guard let flag = value as? Bool else { throw AdminError(400, "\(key): expected true or false") }
+        return flag
+    }
+
     /// A whole transaction body: `split` or `flip`, `members`, `overrides`.
     static func change(_ object: [String: Any], pools: [Pool]) throws(AdminError) -> RoutingChange {
         var change = RoutingChange()
@@ -135,10 +150,10 @@ enum AdminJSON {
         return change
     }
 
-    /// Pretty, sorted JSON bytes with a final newline.
+    /// Pretty, sorted JSON bytes with a final newline (`{}` if `object` is not JSON).
     static func encode(_ object: Any) -> [UInt8] {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Array(data) + [0x0A]
+        let bytes = (try? JSON.serialize(object, pretty: true, sortedKeys: true)) ?? Array("{}".utf8)
+        return bytes + [0x0A]
     }
 
     /// The override policy for humans (the token itself is never shown).

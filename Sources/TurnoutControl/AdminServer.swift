@@ -1,5 +1,5 @@
 import CTurnoutSys
-import Foundation
+import Logging
 import TurnoutCore
 import TurnoutHTTP
 
@@ -188,8 +188,8 @@ final class AdminConnection: EventHandler {
         }
         let headers = head.headers.map { (text($0.name), text($0.value)) }
         var request = AdminRequest(
-            method: text(head.methodSpan), path: path.removingPercentEncoding ?? path, query: query, headers: headers,
-            body: body, peer: peer)
+            method: text(head.methodSpan), path: Text.removingPercentEncoding(path) ?? path, query: query,
+            headers: headers, body: body, peer: peer)
         if requiresToken {
             guard let auth = request.header("authorization"), auth.hasPrefix("Bearer "),
                 let name = control.tokenName(for: String(auth.dropFirst(7)))

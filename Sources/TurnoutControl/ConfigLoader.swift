@@ -1,6 +1,7 @@
 import CTurnoutSys
 import Logging
 import TurnoutCore
+import TurnoutHTTP
 import TurnoutRouting
 
 /// Reads `turnout.yaml` into a validated `TurnoutConfig`.

@@ -1,4 +1,4 @@
-import Foundation
+import Logging
 import TurnoutCore
 import TurnoutRouting
 
@@ -47,7 +47,8 @@ extension ControlPlane {
                 let body = try AdminJSON.object(request.body)
                 let change = try AdminJSON.change(body, pools: store.state.pools)
                 guard !change.isEmpty else { throw AdminError(400, "the change is empty: give split, flip, members or overrides") }
-                try apply(change, op: "change", request, connection, dryRun: body["dry_run"] as? Bool ?? false)
+                let dryRun = try AdminJSON.flag(body["dry_run"], key: "dry_run")
+                try apply(change, op: "change", request, connection, dryRun: dryRun)
             case (_, 3, "pools") where route[2] == "members":
                 try membersEndpoint(request, pool: route[1], connection)
             case (_, 4, "pools") where route[2] == "members":
@@ -72,7 +73,9 @@ extension ControlPlane {
             }
         } catch let e as AdminError {
             var extra: [String: Any] = ["generation": Int(store.generation)]
-            if e.status == 405 { extra["allow"] = e.message.components(separatedBy: " ").last ?? "" }
+            if e.status == 405, let allowed = e.message.split(separator: " ", omittingEmptySubsequences: false).last {
+                extra["allow"] = String(allowed)
+            }
             connection.answer(.error(e, extra: extra))
         } catch {
             connection.answer(.error(AdminError(500, "\(error)")))
@@ -98,7 +101,7 @@ extension ControlPlane {
             let address = try AdminJSON.address(body["address"], key: "address")
             var weight: Int?
             if let w = body["weight"] {
-                guard let n = w as? Int else { throw AdminError(400, "weight: expected an integer") }
+                guard let n = JSON.integer(w) else { throw AdminError(400, "weight: expected an integer") }
                 weight = n
             }
             try apply(RoutingChange(members: [MemberChange(pool: pool, address: address, action: .add, weight: weight)]),
@@ -113,7 +116,7 @@ extension ControlPlane {
     /// Checks `If-Match` against the current generation.
     private func checkPrecondition(_ request: AdminRequest) throws {
         guard let value = request.header("if-match") else { return }
-        let text = value.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+        let text = Text.trimming(value) { $0 == "\"" || $0 == " " }
         guard let expected = UInt64(text) else { throw AdminError(400, "If-Match: expected a generation number") }
         if expected != store.generation {
             throw AdminError(409, "the generation is \(store.generation), not \(expected): someone changed the routing; read the status and retry")
@@ -246,7 +249,7 @@ extension ControlPlane {
             "pools": state.pools.indices.map { poolJSON($0, state: state, live: live) },
             "overrides": AdminJSON.overridesJSON(state.overrides),
         ]
-        json["active"] = state.activePool ?? NSNull()
+        json["active"] = state.activePool.map { $0 as Any } ?? JSON.null
         return json
     }
 

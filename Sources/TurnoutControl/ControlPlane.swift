@@ -1,5 +1,4 @@
 import CTurnoutSys
-import Foundation
 import Logging
 import TurnoutAdminClient
 import TurnoutCore
@@ -227,11 +226,8 @@ public final class ControlPlane {
     /// over `path`: a stale socket is replaced, a live one (another Turnout answering)
     /// or a non-socket file is an error.
     static func bindUnixSocket(_ path: String) throws -> (Int32, ino_t) {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
-            try FileManager.default.createDirectory(
-                atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        }
+        let dir = FileSystem.parentDirectory(path)
+        if !dir.isEmpty && !FileSystem.exists(dir) { try FileSystem.createDirectories(dir, mode: 0o700) }
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFSOCK else {
@@ -286,12 +282,12 @@ public final class ControlPlane {
 
     /// `NAME:TOKEN` per line (a bare token is named "token"); `#` starts a comment.
     static func readTokens(_ path: String) throws -> [(name: String, token: [UInt8])] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = FileSystem.contents(path) else {
             throw ConfigurationError("cannot read the admin token file \(path)")
         }
         var out: [(String, [UInt8])] = []
         for raw in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = Text.trimming(String(raw), where: Text.isWhitespace)
             if line.isEmpty || line.hasPrefix("#") { continue }
             if let colon = line.firstIndex(of: ":") {
                 out.append((String(line[..<colon]), Array(line[line.index(after: colon)...].utf8)))

@@ -1,4 +1,3 @@
-import Foundation
 import TurnoutRouting
 
 /// The part of routing that operators change while Turnout runs: the default split, the
@@ -179,7 +178,9 @@ extension RoutingState {
             guard let i = config.pools.firstIndex(where: { $0.name == name }) else {
                 throw StateFileError("the split names pool \"\(name)\", which the configuration does not have")
             }
-            guard let n = value as? Int, (0...Int(Split.total)).contains(n) else { throw StateFileError("bad share for \(name)") }
+            guard let n = JSON.integer(value), (0...Int(Split.total)).contains(n) else {
+                throw StateFileError("bad share for \(name)")
+            }
             shares[i] = UInt32(n)
         }
         guard let split = Split(partsPerMillion: shares) else { throw StateFileError("the split does not add up to 100%") }
@@ -189,10 +190,13 @@ extension RoutingState {
             guard let items = list as? [[String: Any]], !items.isEmpty else { throw StateFileError("bad members for \(pool.name)") }
             var members: [PoolMember] = []
             for item in items {
+                // `drained` may be absent (false); a value other than true or false is refused, not guessed.
+                let drained = item["drained"] ?? false
                 guard let text = item["address"] as? String, let address = MemberAddress.parse(text),
-                    let weight = item["weight"] as? Int, (0...10_000).contains(weight)
+                    let weight = JSON.integer(item["weight"]), (0...10_000).contains(weight),
+                    let isDrained = drained as? Bool
                 else { throw StateFileError("bad member in \(pool.name)") }
-                members.append(PoolMember(address: address, weight: weight, isDrained: item["drained"] as? Bool ?? false))
+                members.append(PoolMember(address: address, weight: weight, isDrained: isDrained))
             }
             pools[i].members = members
         }

@@ -1,4 +1,4 @@
-import Foundation
+import CTurnoutSys
 import TurnoutRouting
 
 #if canImport(Glibc)
@@ -43,7 +43,7 @@ public final class StateStore {
         state = initial
         history = []
         origin = .configuration
-        guard FileManager.default.fileExists(atPath: path) else { return }
+        guard FileSystem.exists(path) else { return }
         do {
             let (g, s, h) = try StateStore.read(path: path, config: config)
             generation = g
@@ -55,7 +55,7 @@ public final class StateStore {
             if refuseCorrupt {
                 throw StateFileError("the state file \(path) cannot be used (\(reason)); state.on_corrupt is refuse")
             }
-            let aside = path + ".corrupt-\(Int(Date().timeIntervalSince1970))"
+            let aside = path + ".corrupt-\(Int(time(nil)))"
             if rename(path, aside) != 0 {
                 throw StateFileError("the state file \(path) cannot be used (\(reason)) nor renamed aside: \(String(cString: strerror(errno)))")
             }
@@ -64,12 +64,16 @@ public final class StateStore {
     }
 
     private static func read(path: String, config: TurnoutConfig) throws -> (UInt64, RoutingState, [RoutingState]) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw StateFileError("unreadable") }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw StateFileError("not a JSON object")
+        guard let data = FileSystem.contents(path) else { throw StateFileError("unreadable") }
+        let value: Any
+        do {
+            value = try JSON.parse(data)
+        } catch {
+            throw StateFileError("not a JSON object: \(error)")
         }
-        guard object["version"] as? Int == 1 else { throw StateFileError("unknown version") }
-        guard let g = object["generation"] as? Int, g > 0 else { throw StateFileError("bad generation") }
+        guard let object = value as? [String: Any] else { throw StateFileError("not a JSON object") }
+        guard JSON.integer(object["version"]) == 1 else { throw StateFileError("unknown version") }
+        guard let g = JSON.integer(object["generation"]), g > 0 else { throw StateFileError("bad generation") }
         guard let current = object["state"] as? [String: Any] else { throw StateFileError("missing state") }
         let state = try RoutingState.fromDurableJSON(current, config: config)
         var history: [RoutingState] = []
@@ -110,8 +114,8 @@ public final class StateStore {
             "version": 1, "generation": Int(generation), "state": state.durableJSON(),
             "history": history.map { $0.durableJSON() },
         ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-        return try DurableFile.replace(path: path, with: Array(data) + [0x0A])
+        let bytes = try JSON.serialize(object, sortedKeys: true)
+        return try DurableFile.replace(path: path, with: bytes + [0x0A])
     }
 }
 
@@ -121,7 +125,8 @@ enum DurableFile {
     /// replaced; returns a warning when it was but the folder could not be synced.
     @discardableResult
     static func replace(path: String, with bytes: [UInt8]) throws -> String? {
-        let dir = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let parent = FileSystem.parentDirectory(path)
+        let dir = parent.isEmpty ? "." : parent
         let temp = path + ".tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 { throw StateFileError("cannot create \(temp): \(String(cString: strerror(errno)))") }
@@ -179,28 +184,36 @@ public final class AuditLog {
     public func append(_ record: [String: Any]) throws {
         var record = record
         record["time"] = AuditLog.timestamp()
-        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-        try DurableFile.writeAll(fd, Array(data) + [0x0A], what: path)
+        let bytes = try JSON.serialize(record, sortedKeys: true)
+        try DurableFile.writeAll(fd, bytes + [0x0A], what: path)
         if fdatasync(fd) != 0 { throw StateFileError("fdatasync \(path): \(String(cString: strerror(errno)))") }
     }
 
     /// The last `limit` records, oldest first.
     public func tail(_ limit: Int) -> [[String: Any]] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        guard let data = FileSystem.contents(path) else { return [] }
         var out: [[String: Any]] = []
         for line in data.split(separator: 0x0A).suffix(limit) {
-            if let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] { out.append(object) }
+            if let object = (try? JSON.parse(Array(line))) as? [String: Any] { out.append(object) }
         }
         return out
     }
 
+    /// The time now in UTC with milliseconds: `2025-01-31T23:59:59.123Z`.
     static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
+        return timestamp(seconds: ts.tv_sec, milliseconds: Int(ts.tv_nsec / 1_000_000))
+    }
+
+    /// `seconds` since the epoch (UTC) and `milliseconds` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    static func timestamp(seconds: time_t, milliseconds: Int) -> String {
+        var t = seconds
         var tm = tm()
         gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                      tm.tm_hour, tm.tm_min, tm.tm_sec, Int(ts.tv_nsec / 1_000_000))
+        func digits(_ n: Int32, _ width: Int) -> String { Text.zeroPadded(Int(n), width: width) }
+        return "\(digits(tm.tm_year + 1900, 4))-\(digits(tm.tm_mon + 1, 2))-\(digits(tm.tm_mday, 2))"
+            + "T\(digits(tm.tm_hour, 2)):\(digits(tm.tm_min, 2)):\(digits(tm.tm_sec, 2))"
+            + ".\(Text.zeroPadded(milliseconds, width: 3))Z"
     }
 }

@@ -74,9 +74,10 @@ struct RoutingStateTests {
         state.pools[1].members.append(member("[2001:db8::1]:8080", weight: 5))
         let config = TurnoutConfig(
             settings: .init(), pools: initial.pools, split: initial.split, logLevel: .info, sourcePath: "/etc/turnout.yaml")
-        let json = state.durableJSON()
-        let data = try JSONSerialization.data(withJSONObject: json)
-        let back = try RoutingState.fromDurableJSON(try JSONSerialization.jsonObject(with: data) as! [String: Any], config: config)
+        // Through the codec the state file uses.
+        let bytes = try JSON.serialize(state.durableJSON(), sortedKeys: true)
+        let parsed = try #require(try JSON.parse(bytes) as? [String: Any])
+        let back = try RoutingState.fromDurableJSON(parsed, config: config)
         #expect(back == state)
     }
 
