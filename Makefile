@@ -1,7 +1,7 @@
 # Turnout — the two commands that do all setup on a fresh Debian machine with Swift:
 #   make demo   install missing system packages, build, run the embedded demo
 #   make test   the same setup, then every test (unit + end-to-end through the real binary)
-# Other targets: build, unit, e2e, soak, fuzz, bench, bench-micro, deps, clean.
+# Other targets: build, unit, e2e, soak, fuzz, bench, bench-instructions, bench-micro, deps, clean.
 
 SWIFT        ?= swift
 PYTHON       ?= python3
@@ -9,7 +9,7 @@ TURNOUT_BIN  ?= $(CURDIR)/.build/release/turnout
 # System packages the build, the demo and the tests need (Debian names).
 DEB_PACKAGES := libssl-dev zlib1g-dev curl python3 python3-pip ca-certificates procps
 
-.PHONY: all deps build demo test unit e2e soak fuzz bench bench-micro clean
+.PHONY: all deps build demo test unit e2e soak fuzz bench bench-instructions bench-micro clean
 
 all: build
 
@@ -66,6 +66,11 @@ fuzz:
 ## bench: nginx / HAProxy / Turnout side by side (Benchmarks/load/compare.sh).
 bench: deps build
 	TURNOUT_BIN=$(TURNOUT_BIN) bash Benchmarks/load/compare.sh
+
+## bench-instructions: user-space instructions per proxied request for Turnout, HAProxy and nginx,
+## counted by callgrind (Benchmarks/load/instructions.sh): independent of machine noise.
+bench-instructions: deps build
+	TURNOUT_BIN=$(TURNOUT_BIN) bash Benchmarks/load/instructions.sh
 
 ## bench-micro: parser, routing and in-process proxy benchmarks (ordo-one/benchmark), built
 ## in .build-bench so the release binary in .build stays as `make build` made it.

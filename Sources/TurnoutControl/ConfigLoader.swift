@@ -19,7 +19,7 @@ public enum ConfigLoader {
     /// Reads and validates the configuration file at `path`.
     public static func load(path: String) throws(ConfigError) -> TurnoutConfig {
         let bytes: [UInt8]
-        switch SystemFile.read(path) {
+        switch FileSystem.read(path) {
         case .success(let read): bytes = read
         case .failure(let reason):
             let what = reason == .missing ? "does not exist" : "cannot be read"
@@ -324,9 +324,9 @@ public enum ConfigLoader {
 
     /// `file` as an absolute, normalised path: relative paths are taken from the folder holding `configPath`.
     static func resolve(_ file: String, relativeTo configPath: String) -> String {
-        if file.hasPrefix("/") { return SystemFile.normalized(file) }
-        let config = SystemFile.absolute(configPath)
+        if file.hasPrefix("/") { return FileSystem.normalized(file) }
+        let config = FileSystem.absolute(configPath)
         let folder = config.split(separator: "/", omittingEmptySubsequences: true).dropLast().joined(separator: "/")
-        return SystemFile.normalized("/" + folder + "/" + file)
+        return FileSystem.normalized("/" + folder + "/" + file)
     }
 }
