@@ -1,3 +1,5 @@
+import TurnoutHTTP
+
 /// A strict JSON codec (RFC 8259) for the admin API, the state file and the audit log.
 ///
 /// Parsed values are plain Swift values: `String`; `Int` for an integer literal that fits
@@ -59,16 +61,6 @@ enum JSON {
             return String(Int64(number))
         }
         return number.description
-    }
-
-    /// The value of an ASCII hexadecimal digit, either case.
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
 
@@ -315,7 +307,7 @@ extension JSON {
             guard bytes.count - index >= 4 else { throw fail(message) }
             var value: UInt32 = 0
             for i in index..<index + 4 {
-                guard let digit = JSON.hexValue(bytes[i]) else { throw fail(message) }
+                guard let digit = HTTPBytes.hexValue(bytes[i]) else { throw fail(message) }
                 value = value << 4 | UInt32(digit)
             }
             index += 4

@@ -1,3 +1,5 @@
+import TurnoutHTTP
+
 /// String helpers the control plane used to take from Foundation.
 enum Text {
     /// `text` without the leading and trailing Unicode scalars for which `isTrimmed` holds.
@@ -31,7 +33,7 @@ enum Text {
                 i += 1
                 continue
             }
-            guard i + 2 < bytes.count, let high = JSON.hexValue(bytes[i + 1]), let low = JSON.hexValue(bytes[i + 2])
+            guard i + 2 < bytes.count, let high = HTTPBytes.hexValue(bytes[i + 1]), let low = HTTPBytes.hexValue(bytes[i + 2])
             else { return nil }
             out.append(high << 4 | low)
             i += 3

@@ -1,3 +1,5 @@
+import TurnoutHTTP
+
 // The YAML that configuration files are written in, read without Foundation.
 //
 // Turnout reads one YAML document into a tree of scalars, mappings and lists, each node with its line and column, and
@@ -198,8 +200,10 @@ struct YAMLParser {
             let next = column(of: index)
             if next < indent || isDocumentMarker("---") || isDocumentMarker("...") { break }
             if next > indent {
-                throw error(at: index, "unexpected indentation (the keys of one mapping line up in one column; a value that goes on over "
-                        + "several lines must be quoted)")
+                throw error(
+                    at: index,
+                    "unexpected indentation (the keys of one mapping line up in one column; a value that goes on "
+                        + "over several lines must be quoted)")
             }
             if text[index] == "-" && isBlankOrLineEnd(at: index + 1) {
                 throw error(at: index, "a list item where a key was expected")
@@ -232,7 +236,8 @@ struct YAMLParser {
             let afterDash = index
             skipBlanks()
             if isAtLineEndOrComment() {
-                items.append(try blockValue(parentIndent: indent, empty: mark(at: afterDash), allowsListAtIndent: false))
+                let empty = mark(at: afterDash)
+                items.append(try blockValue(parentIndent: indent, empty: empty, allowsListAtIndent: false))
             } else {
                 items.append(try blockNode(parentIndent: indent))
             }
@@ -301,7 +306,8 @@ struct YAMLParser {
             if c == ":" && isBlankOrLineEnd(at: index + 1) {
                 if isKey { break }
                 throw error(
-                    at: index, "\": \" inside a value; quote the value, or put a mapping under its key on the lines below")
+                    at: index,
+                    "\": \" inside a value; quote the value, or put a mapping under its key on the lines below")
             }
             if c == "#" && isBlank(text[index - 1]) { break }
             index += 1
@@ -496,10 +502,12 @@ struct YAMLParser {
             let digits = c == "x" ? 2 : c == "u" ? 4 : 8
             var value: UInt32 = 0
             for _ in 0..<digits {
-                guard index < text.count, let digit = hexValue(text[index]) else {
+                guard index < text.count, text[index].isASCII,
+                    let digit = HTTPBytes.hexValue(UInt8(text[index].value))
+                else {
                     throw error(at: start, "\"\\\(c)\" needs \(digits) hexadecimal digits")
                 }
-                value = value << 4 | digit
+                value = value << 4 | UInt32(digit)
                 index += 1
             }
             guard let scalar = Unicode.Scalar(value) else {
@@ -587,15 +595,6 @@ struct YAMLParser {
     }
 
     private func isBlank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" }
-
-    private func hexValue(_ c: Unicode.Scalar) -> UInt32? {
-        switch c.value {
-        case 0x30...0x39: return c.value - 0x30
-        case 0x41...0x46: return c.value - 0x41 + 10
-        case 0x61...0x66: return c.value - 0x61 + 10
-        default: return nil
-        }
-    }
 
     private func isBlankOrLineEnd(at i: Int) -> Bool {
         i >= text.count || text[i] == " " || text[i] == "\t" || text[i] == "\n"

@@ -63,7 +63,9 @@ public enum Syscall {
     /// lookup, access checks and fsnotify hook (about 2 % of the proxy's CPU per request under
     /// load, docs/benchmarks.md).
     @inline(never)
-    public static func receive(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) throws(IOError) -> IOResult<Int> {
+    public static func receive(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) throws(IOError)
+        -> IOResult<Int>
+    {
         try check("recv") { Glibc.recv(fd, buf, count, 0) }
     }
 
@@ -73,7 +75,8 @@ public enum Syscall {
     @inline(never)
     public static func send(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(IOError) -> IOResult<Int> {
         if count == 1 {
-            return try check("send") { Glibc.send(fd, iov.pointee.iov_base, iov.pointee.iov_len, cturnout_MSG_NOSIGNAL) }
+            let (base, length) = (iov.pointee.iov_base, iov.pointee.iov_len)
+            return try check("send") { Glibc.send(fd, base, length, cturnout_MSG_NOSIGNAL) }
         }
         var message = msghdr()
         message.msg_iov = UnsafeMutablePointer(mutating: iov)

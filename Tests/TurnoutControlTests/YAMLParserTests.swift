@@ -10,7 +10,8 @@ private func shape(_ node: YAMLNode?) -> String {
     switch node {
     case .scalar(let scalar): return scalar.string
     case .sequence(let items, _): return "[" + items.map(shape).joined(separator: ", ") + "]"
-    case .mapping(let pairs, _): return "{" + pairs.map { "\($0.key.string): \(shape($0.value))" }.joined(separator: ", ") + "}"
+    case .mapping(let pairs, _):
+        return "{" + pairs.map { "\($0.key.string): \(shape($0.value))" }.joined(separator: ", ") + "}"
     }
 }
 
@@ -79,7 +80,8 @@ private func pairs(_ node: YAMLNode?) -> [YAMLPair] {
         """
     #expect(
         shape(try parse(yaml))
-            == "{pools: {app: {members: [127.0.0.1:9001, [::1]:9002]}, b: {}}, list: [a, b c, {k: v, q: w}], empty: []}")
+            == "{pools: {app: {members: [127.0.0.1:9001, [::1]:9002]}, b: {}}, list: [a, b c, {k: v, q: w}], "
+            + "empty: []}")
 }
 
 @Test func plainScalarsKeepColonsAndHashesThatAreNotIndicators() throws {
