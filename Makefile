@@ -1,7 +1,7 @@
 # Turnout — the two commands that do all setup on a fresh Debian machine with Swift:
 #   make demo   install missing system packages, build, run the embedded demo
 #   make test   the same setup, then every test (unit + end-to-end through the real binary)
-# Other targets: build, unit, e2e, soak, fuzz, bench, bench-instructions, bench-micro, deps, clean.
+# Other targets: build, unit, e2e, soak, fuzz, fuzz-config, bench, bench-instructions, bench-micro, deps, clean.
 
 SWIFT        ?= swift
 PYTHON       ?= python3
@@ -9,7 +9,7 @@ TURNOUT_BIN  ?= $(CURDIR)/.build/release/turnout
 # System packages the build, the demo and the tests need (Debian names).
 DEB_PACKAGES := libssl-dev zlib1g-dev curl python3 python3-pip ca-certificates procps
 
-.PHONY: all deps build demo test unit e2e soak fuzz bench bench-instructions bench-micro clean
+.PHONY: all deps build demo test unit e2e soak fuzz fuzz-config bench bench-instructions bench-micro clean
 
 all: build
 
@@ -61,6 +61,21 @@ fuzz:
 	swiftc -O -g -sanitize=fuzzer,address -parse-as-library -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lTurnoutHTTP \
 	  Tests/Fuzz/TurnoutFuzz/Fuzz.swift -o $(FUZZ_DIR)/TurnoutFuzz
 	SWIFT_BACKTRACE=enable=no $(FUZZ_DIR)/TurnoutFuzz fuzz-corpus-work Tests/Fuzz/corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1
+
+## fuzz-config: libFuzzer on the configuration YAML reader and the JSON codec of the admin API
+## and state file, for FUZZ_SECONDS, from Tests/Fuzz/config-corpus (new inputs in
+## fuzz-config-corpus-work/). YAML.swift and JSON.swift are compiled into one module with the
+## entry point, over the TurnoutHTTP library that `make fuzz` also builds.
+fuzz-config:
+	mkdir -p $(FUZZ_DIR) fuzz-config-corpus-work
+	swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name TurnoutHTTP -emit-module \
+	  -emit-module-path $(FUZZ_DIR)/TurnoutHTTP.swiftmodule -emit-library -static \
+	  -o $(FUZZ_DIR)/libTurnoutHTTP.a Sources/TurnoutHTTP/*.swift
+	swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name ConfigFuzz -I $(FUZZ_DIR) -L $(FUZZ_DIR) \
+	  -lTurnoutHTTP Sources/TurnoutControl/YAML.swift Sources/TurnoutControl/JSON.swift \
+	  Tests/Fuzz/ConfigFuzz/Fuzz.swift -o $(FUZZ_DIR)/ConfigFuzz
+	SWIFT_BACKTRACE=enable=no $(FUZZ_DIR)/ConfigFuzz fuzz-config-corpus-work Tests/Fuzz/config-corpus \
 	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1
 
 ## bench: nginx / HAProxy / Turnout side by side (Benchmarks/load/compare.sh).

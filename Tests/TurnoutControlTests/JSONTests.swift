@@ -286,7 +286,17 @@ struct JSONWritingTests {
 
     @Test func doublesAreWrittenShortestAndWholeOnesWithoutAFraction() throws {
         let values: [Any] = [0.1, 0.5, -1.25, 5.0, -0.0, 0.0, 1e15, 1e16, 1e20, 1e-7, 123_456_789.125, 2.5e-300]
-        #expect(try text(values) == "[0.1,0.5,-1.25,5,-0,0,1000000000000000,1e+16,1e+20,1e-07,123456789.125,2.5e-300]")
+        #expect(try text(values) == "[0.1,0.5,-1.25,5,0,0,1000000000000000,1e+16,1e+20,1e-07,123456789.125,2.5e-300]")
+    }
+
+    /// Found by `make fuzz-config`: `-0e3` was written `-0`, which reads back as the integer 0 and is then
+    /// written `0`, so writing what was read was not stable.
+    @Test func writingWhatWasReadIsStable() throws {
+        for text in ["[-0e3]", "[-0.0, 5.0, 1e2, -0]", "{\"a\": [0.5, -1e-7, 1e300]}"] {
+            let once = try JSON.serialize(try JSON.parse(bytes(text)), sortedKeys: true)
+            let twice = try JSON.serialize(try JSON.parse(once), sortedKeys: true)
+            #expect(once == twice, "\(text)")
+        }
     }
 
     @Test func doublesRoundTripExactly() throws {
