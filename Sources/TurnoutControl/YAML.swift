@@ -7,9 +7,11 @@ import TurnoutHTTP
 // is what configuration files use:
 // - block mappings (`key: value`) and block lists (`- item`), including a list at its key's indentation and the compact
 //   `- key: value` form;
-// - flow lists (`[a, b]`) and flow mappings (`{a: 1, b: 2}`), nested and over several lines;
+// - flow lists (`[a, b]`) and flow mappings (`{a: 1, b: 2}`), nested and over several lines (a `key: value` inside
+//   `[ ]` is a mapping of one entry);
 // - plain, 'single-quoted' and "double-quoted" scalars (every YAML escape, quoted values folded over lines);
-// - comments, an optional `---` at the start and `...` at the end.
+// - comments, an optional `---` at the start (a scalar or a bracketed value may follow it on its line) and `...` at
+//   the end; LF, CR LF or CR line ends.
 // Anchors, aliases, tags, block scalars (`|`, `>`), complex keys (`?`) and directives are refused with an error that
 // says so, as are tabs in indentation, a second document and a plain value that goes on over several lines. Every
 // error names the line and column where reading stopped.
@@ -82,7 +84,7 @@ struct YAMLError: Error, Equatable {
 /// character, and a node ends at the first content line indented no more than its parent. Every block routine leaves
 /// `index` at the end of the text or at the first content character of the next line it did not consume.
 struct YAMLParser {
-    /// The text, with each CR LF turned into LF.
+    /// The text, with each CR LF and each CR on its own turned into LF (YAML's three line breaks).
     private let text: [Unicode.Scalar]
     /// Index in `text` of the first character of each line.
     private let lineStarts: [Int]
@@ -103,9 +105,14 @@ struct YAMLParser {
     private init(_ yaml: String) {
         var scalars: [Unicode.Scalar] = []
         scalars.reserveCapacity(yaml.unicodeScalars.count)
+        var afterCR = false
         for scalar in yaml.unicodeScalars {
-            if scalar == "\n", scalars.last == "\r" { scalars.removeLast() }
-            scalars.append(scalar)
+            if scalar == "\n" && afterCR {
+                afterCR = false
+                continue
+            }
+            afterCR = scalar == "\r"
+            scalars.append(afterCR ? "\n" : scalar)
         }
         if scalars.first == "\u{FEFF}" { scalars.removeFirst() }
         var starts = [0]
@@ -119,13 +126,14 @@ struct YAMLParser {
     private mutating func document() throws(YAMLError) -> YAMLNode? {
         guard try nextContentLine() else { return nil }
         if text[index] == "%" { throw error(at: index, "directives (%YAML, %TAG) are not supported") }
+        var root: YAMLNode?
         if isDocumentMarker("---") {
             index += 3
-            try expectLineEnd(after: "\"---\"")
-            guard try nextContentLine() else { return nil }
+            skipBlanks()
+            if !isAtLineEndOrComment() { root = try valueAfterDocumentStart() }
+            guard try nextContentLine() else { return root }
         }
-        var root: YAMLNode?
-        if !isDocumentMarker("...") && !isDocumentMarker("---") {
+        if root == nil && !isDocumentMarker("...") && !isDocumentMarker("---") {
             root = try blockNode(parentIndent: -1)
             guard try nextContentLine() else { return root }
         }
@@ -138,6 +146,28 @@ struct YAMLParser {
             throw error(at: index, "another document starts here; a configuration file holds one document")
         }
         throw error(at: index, "unexpected text at this indentation")
+    }
+
+    /// A document written on the line of its `---`: a scalar or a collection in brackets (YAML starts a block
+    /// mapping or list only on a line of its own).
+    private mutating func valueAfterDocumentStart() throws(YAMLError) -> YAMLNode {
+        let c = text[index]
+        if c == "[" || c == "{" {
+            let node = try flowNode()
+            try expectLineEnd(after: "the closing bracket")
+            return node
+        }
+        if c == "-" && isBlankOrLineEnd(at: index + 1) {
+            throw error(at: index, "a list cannot start on the line of \"---\"; put each \"- item\" on a line below it")
+        }
+        try refuseUnsupported(at: index)
+        let scalar = try blockScalar(isKey: true)
+        skipBlanks()
+        if index < text.count, text[index] == ":", isBlankOrLineEnd(at: index + 1) {
+            throw error(at: index, "a mapping cannot start on the line of \"---\"; put its keys on the lines below it")
+        }
+        try expectLineEnd(after: "the value")
+        return .scalar(scalar)
     }
 
     /// Whether `marker` (`---` or `...`) starts the current line and is followed by a blank or the line's end.
@@ -342,25 +372,22 @@ struct YAMLParser {
                 let item = try flowItem()
                 try skipFlowSpace()
                 if index < text.count, text[index] == ":" {
-                    throw error(at: index, "\"key: value\" inside [ ] is not supported; write a mapping in { }")
+                    // `[a: b]`: a "key: value" pair inside brackets is a mapping of that one entry.
+                    guard case .scalar(let key) = item else {
+                        throw error(at: index, "a list or mapping in brackets cannot be a key")
+                    }
+                    let value = try flowPairValue(close: close)
+                    items.append(.mapping([YAMLPair(key: key, value: value)], key.mark))
+                } else {
+                    items.append(item)
                 }
-                items.append(item)
             } else {
                 let c = text[index]
                 if c == "[" || c == "{" { throw error(at: index, "a list or mapping in brackets cannot be a key") }
                 try refuseUnsupported(at: index)
                 let key = try flowScalar()
                 try skipFlowSpace()
-                var value = YAMLNode.scalar(YAMLScalar(string: "", style: .plain, mark: mark(at: index)))
-                if index < text.count, text[index] == ":" {
-                    index += 1
-                    try skipFlowSpace()
-                    if index < text.count, text[index] != ",", text[index] != "}" {
-                        value = try flowItem()
-                        try skipFlowSpace()
-                    }
-                }
-                pairs.append(YAMLPair(key: key, value: value))
+                pairs.append(YAMLPair(key: key, value: try flowPairValue(close: close)))
             }
             guard index < text.count else { continue }  // reported as never closed
             if text[index] == "," {
@@ -370,6 +397,21 @@ struct YAMLParser {
             }
         }
         return isList ? .sequence(items, mark(at: start)) : .mapping(pairs, mark(at: start))
+    }
+
+    /// The value after a key inside brackets, `index` at the colon or at what follows the key; an empty plain scalar
+    /// when there is no colon or nothing after it. Leaves `index` at the `,` or `close` that should follow.
+    private mutating func flowPairValue(close: Unicode.Scalar) throws(YAMLError) -> YAMLNode {
+        var value = YAMLNode.scalar(YAMLScalar(string: "", style: .plain, mark: mark(at: index)))
+        if index < text.count, text[index] == ":" {
+            index += 1
+            try skipFlowSpace()
+            if index < text.count, text[index] != ",", text[index] != close {
+                value = try flowItem()
+                try skipFlowSpace()
+            }
+        }
+        return value
     }
 
     /// An element of a flow collection: a nested collection or a scalar.
@@ -420,12 +462,17 @@ struct YAMLParser {
     // MARK: Scalars
 
     /// A single- or double-quoted scalar starting at `index`. Line breaks inside fold as YAML says: one break becomes
-    /// a space, each further empty line a line feed; a double-quoted line ending in `\` joins the next line.
+    /// a space, each further empty line a line feed, and the blanks around a break go; a double-quoted line ending in
+    /// `\` joins the next line. A blank written as an escape (`\t`, `\ `) is content, and stays before a break.
     private mutating func quoted() throws(YAMLError) -> YAMLScalar {
         let start = index
         let quote = text[index]
         index += 1
         var out = String.UnicodeScalarView()
+        /// How many characters of `out` came before or from the last escape: folding never removes them.
+        var escaped = 0
+        /// How many characters `out` holds, kept here because counting a `String.UnicodeScalarView` walks it.
+        var count = 0
         while true {
             guard index < text.count else {
                 throw error(at: start, "this quoted value is never closed (no closing \(quote))")
@@ -434,6 +481,7 @@ struct YAMLParser {
             if c == quote {
                 if quote == "'", index + 1 < text.count, text[index + 1] == "'" {
                     out.append("'")
+                    count += 1
                     index += 2
                     continue
                 }
@@ -441,7 +489,10 @@ struct YAMLParser {
                 break
             }
             if c == "\n" {
-                while let last = out.last, isBlank(last) { out.removeLast() }
+                while count > escaped, let last = out.last, isBlank(last) {
+                    out.removeLast()
+                    count -= 1
+                }
                 index += 1
                 var breaks = 0
                 while true {
@@ -452,30 +503,34 @@ struct YAMLParser {
                 }
                 if breaks == 0 {
                     out.append(" ")
+                    count += 1
                 } else {
                     for _ in 0..<breaks { out.append("\n") }
+                    count += breaks
                 }
                 continue
             }
             if quote == "\"" && c == "\\" {
-                try escape(into: &out)
+                count += try escape(into: &out)
+                escaped = count
                 continue
             }
             out.append(c)
+            count += 1
             index += 1
         }
         return YAMLScalar(
             string: String(out), style: quote == "'" ? .singleQuoted : .doubleQuoted, mark: mark(at: start))
     }
 
-    /// One escape of a double-quoted scalar, `index` at its backslash.
-    private mutating func escape(into out: inout String.UnicodeScalarView) throws(YAMLError) {
+    /// One escape of a double-quoted scalar, `index` at its backslash; returns how many characters it added.
+    private mutating func escape(into out: inout String.UnicodeScalarView) throws(YAMLError) -> Int {
         let start = index
         index += 1
         guard index < text.count else { throw error(at: start, "a backslash at the end of the text") }
         let c = text[index]
         index += 1
-        let simple: Unicode.Scalar?
+        let simple: Unicode.Scalar
         switch c {
         case "0": simple = "\u{0}"
         case "a": simple = "\u{7}"
@@ -495,9 +550,17 @@ struct YAMLParser {
         case "L": simple = "\u{2028}"
         case "P": simple = "\u{2029}"
         case "\n":
-            // An escaped line break: the next line continues this one, its leading blanks dropped.
-            while index < text.count, isBlank(text[index]) { index += 1 }
-            simple = nil
+            // An escaped line break: the next line continues this one, its leading blanks dropped; each empty line
+            // between them is a line feed.
+            var breaks = 0
+            while true {
+                while index < text.count, isBlank(text[index]) { index += 1 }
+                guard index < text.count, text[index] == "\n" else { break }
+                out.append("\n")
+                breaks += 1
+                index += 1
+            }
+            return breaks
         case "x", "u", "U":
             let digits = c == "x" ? 2 : c == "u" ? 4 : 8
             var value: UInt32 = 0
@@ -517,7 +580,8 @@ struct YAMLParser {
         default:
             throw error(at: start, "unknown escape \"\\\(c)\" in a double-quoted value")
         }
-        if let simple { out.append(simple) }
+        out.append(simple)
+        return 1
     }
 
     /// Refuses the YAML features outside the subset, and characters that cannot start a plain scalar.

@@ -149,6 +149,43 @@ private func pairs(_ node: YAMLNode?) -> [YAMLPair] {
     #expect(try parse("---\n") == nil)
 }
 
+@Test func escapedBlanksBeforeAFoldedLineBreakAreKept() throws {
+    // `\t` and `\ ` are content, not the blanks that folding drops at the end of a line.
+    let yaml = "tab: \"a\\t\n  b\"\nspace: \"a\\ \n  b\"\nboth: \"a\\   \n  b\"\nraw: \"a \t\n  b\"\n"
+    #expect(pairs(try parse(yaml)).map { shape($0.value) } == ["a\t b", "a  b", "a  b", "a b"])
+}
+
+@Test func emptyLinesAfterAnEscapedLineBreakAreLineFeeds() throws {
+    // `\` at a line's end joins the lines, but the empty lines between them still stand for line feeds.
+    let yaml = "one: \"a\\\n\n  b\"\ntwo: \"a\\\n  \n\n  b\"\nnone: \"a\\\n  b\"\n"
+    #expect(pairs(try parse(yaml)).map { shape($0.value) } == ["a\nb", "a\n\nb", "ab"])
+}
+
+@Test func aKeyValuePairInsideBracketsIsAMappingOfOneEntry() throws {
+    let yaml = "a: [b: c, d, \"e\":f, g:, h: [i]]\n"
+    #expect(shape(try parse(yaml)) == "{a: [{b: c}, d, {e: f}, {g: }, {h: [i]}]}")
+    guard case .sequence(let items, _) = pairs(try parse(yaml))[0].value else {
+        Issue.record("not a list")
+        return
+    }
+    #expect(items.first?.mark == YAMLMark(line: 1, column: 5))
+    #expect(pairs(items.first).map(\.value.mark) == [YAMLMark(line: 1, column: 8)])
+}
+
+@Test func aScalarOrBracketsMayStandOnTheLineOfTheDocumentStart() throws {
+    let scalar = try parse("--- text # comment\n")
+    #expect(shape(scalar) == "text")
+    #expect(scalar?.mark == YAMLMark(line: 1, column: 5))
+    #expect(shape(try parse("--- [a, {b: c}]\n...\n")) == "[a, {b: c}]")
+    #expect(shape(try parse("--- \"two\n  lines\"\n")) == "two lines")
+}
+
+@Test func aCarriageReturnOnItsOwnEndsALine() throws {
+    let yaml = "a: 1\rb:\r  - \"x\r  y\"\r"
+    #expect(shape(try parse(yaml)) == "{a: 1, b: [x y]}")
+    #expect(pairs(try parse(yaml)).map(\.key.mark) == [YAMLMark(line: 1, column: 1), YAMLMark(line: 2, column: 1)])
+}
+
 @Test func syntaxErrorsNameWhereReadingStopped() {
     let cases: [(yaml: String, line: Int, column: Int, containing: String)] = [
         ("a:\n  b: 1\n c: 2\n", 3, 2, "unexpected indentation"),
@@ -174,7 +211,9 @@ private func pairs(_ node: YAMLNode?) -> [YAMLPair] {
         ("a: 1\nb\n", 2, 2, "expected \":\" after the key \"b\""),
         ("a: \"\\q\"\n", 1, 5, "unknown escape"),
         ("a: \"\\u12\"\n", 1, 5, "hexadecimal digits"),
-        ("a: [b: c]\n", 1, 6, "inside [ ] is not supported"),
+        ("a: [[b]: c]\n", 1, 8, "cannot be a key"),
+        ("--- a: 1\n", 1, 6, "a mapping cannot start on the line of \"---\""),
+        ("--- - a\n", 1, 5, "a list cannot start on the line of \"---\""),
         ("a: [- b]\n", 1, 5, "cannot go inside brackets"),
         ("a: @x\n", 1, 4, "cannot start a value"),
         ("[a]: b\n", 1, 4, "cannot be a key"),

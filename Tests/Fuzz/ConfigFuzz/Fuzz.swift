@@ -21,13 +21,17 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     return 0
 }
 
-/// Line lengths (in Unicode scalars, CR LF as one break) of `text`, for checking marks.
+/// Line lengths (in Unicode scalars) of `text`, for checking marks; LF, CR LF and CR each end a line, as in
+/// YAMLParser.
 private func lineLengths(_ text: String) -> [Int] {
     var lengths = [0]
     var previous: Unicode.Scalar?
     for scalar in text.unicodeScalars {
-        if scalar == "\n" {
-            if previous == "\r" { lengths[lengths.count - 1] -= 1 }
+        if scalar == "\n" && previous == "\r" {
+            previous = nil
+            continue
+        }
+        if scalar == "\n" || scalar == "\r" {
             lengths.append(0)
         } else {
             lengths[lengths.count - 1] += 1
