@@ -130,7 +130,13 @@ struct YAMLParser {
         if isDocumentMarker("---") {
             index += 3
             skipBlanks()
-            if !isAtLineEndOrComment() { root = try valueAfterDocumentStart() }
+            if !isAtLineEndOrComment() {
+                // A document on the line of its `---`: a scalar or brackets (a block list or mapping starts only
+                // on a line of its own).
+                root = try inlineValue(
+                    owner: "\"---\"",
+                    colonMessage: "a mapping cannot start on the line of \"---\"; put its keys on the lines below it")
+            }
             guard try nextContentLine() else { return root }
         }
         if root == nil && !isDocumentMarker("...") && !isDocumentMarker("---") {
@@ -146,28 +152,6 @@ struct YAMLParser {
             throw error(at: index, "another document starts here; a configuration file holds one document")
         }
         throw error(at: index, "unexpected text at this indentation")
-    }
-
-    /// A document written on the line of its `---`: a scalar or a collection in brackets (YAML starts a block
-    /// mapping or list only on a line of its own).
-    private mutating func valueAfterDocumentStart() throws(YAMLError) -> YAMLNode {
-        let c = text[index]
-        if c == "[" || c == "{" {
-            let node = try flowNode()
-            try expectLineEnd(after: "the closing bracket")
-            return node
-        }
-        if c == "-" && isBlankOrLineEnd(at: index + 1) {
-            throw error(at: index, "a list cannot start on the line of \"---\"; put each \"- item\" on a line below it")
-        }
-        try refuseUnsupported(at: index)
-        let scalar = try blockScalar(isKey: true)
-        skipBlanks()
-        if index < text.count, text[index] == ":", isBlankOrLineEnd(at: index + 1) {
-            throw error(at: index, "a mapping cannot start on the line of \"---\"; put its keys on the lines below it")
-        }
-        try expectLineEnd(after: "the value")
-        return .scalar(scalar)
     }
 
     /// Whether `marker` (`---` or `...`) starts the current line and is followed by a blank or the line's end.
@@ -200,7 +184,7 @@ struct YAMLParser {
         }
         try refuseUnsupported(at: index)
         let start = index
-        let scalar = try blockScalar(isKey: true)
+        let scalar = try blockScalar()
         skipBlanks()
         if index < text.count, text[index] == ":", isBlankOrLineEnd(at: index + 1) {
             return try blockMapping(indent: column(of: start), firstKey: scalar)
@@ -222,7 +206,10 @@ struct YAMLParser {
             if isAtLineEndOrComment() {
                 value = try blockValue(parentIndent: indent, empty: mark(at: afterColon), allowsListAtIndent: true)
             } else {
-                value = try inlineValue(parentIndent: indent)
+                value = try inlineValue(
+                    owner: "its key",
+                    colonMessage: "\": \" inside a value; quote the value, or put a mapping under its key on the lines "
+                        + "below")
             }
             pairs.append(YAMLPair(key: key, value: value))
 
@@ -248,7 +235,7 @@ struct YAMLParser {
         let c = text[index]
         if c == "[" || c == "{" { throw error(at: index, "a list or mapping in brackets cannot be a key") }
         try refuseUnsupported(at: index)
-        let key = try blockScalar(isKey: true)
+        let key = try blockScalar()
         skipBlanks()
         guard index < text.count, text[index] == ":", isBlankOrLineEnd(at: index + 1) else {
             throw error(at: index, "expected \":\" after the key \"\(key.string)\"")
@@ -298,8 +285,10 @@ struct YAMLParser {
         return nothing
     }
 
-    /// A value on the same line as its key.
-    private mutating func inlineValue(parentIndent: Int) throws(YAMLError) -> YAMLNode {
+    /// A value on the same line as what owns it (`owner`: "its key", or `"---"` for a document written on that
+    /// line): a collection in brackets or a scalar. A block list cannot start there, nor a mapping: `colonMessage`
+    /// is the error for a `: ` after the scalar.
+    private mutating func inlineValue(owner: String, colonMessage: String) throws(YAMLError) -> YAMLNode {
         let c = text[index]
         if c == "[" || c == "{" {
             let node = try flowNode()
@@ -307,38 +296,30 @@ struct YAMLParser {
             return node
         }
         if c == "-" && isBlankOrLineEnd(at: index + 1) {
-            throw error(at: index, "a list cannot start on the line of its key; put each \"- item\" on a line below it")
+            throw error(
+                at: index, "a list cannot start on the line of \(owner); put each \"- item\" on a line below it")
         }
         try refuseUnsupported(at: index)
-        let scalar = try blockScalar(isKey: false)
+        let scalar = try blockScalar()
+        skipBlanks()
+        if index < text.count, text[index] == ":", isBlankOrLineEnd(at: index + 1) {
+            throw error(at: index, colonMessage)
+        }
         try expectLineEnd(after: "the value")
         return .scalar(scalar)
     }
 
-    /// A quoted or plain scalar in block context. A plain one ends at the line's end, at a comment, or at `: ` —
-    /// which is an error unless the scalar is a key.
-    private mutating func blockScalar(isKey: Bool) throws(YAMLError) -> YAMLScalar {
+    /// A quoted or plain scalar in block context; a plain one ends at the line's end, at a comment, or at `: `.
+    private mutating func blockScalar() throws(YAMLError) -> YAMLScalar {
         let c = text[index]
-        if c == "\"" || c == "'" {
-            let scalar = try quoted()
-            skipBlanks()
-            if !isKey, index < text.count, text[index] == ":", isBlankOrLineEnd(at: index + 1) {
-                throw error(at: index, "a key inside a value; a mapping under a key goes on the lines below it")
-            }
-            return scalar
-        }
+        if c == "\"" || c == "'" { return try quoted() }
         let start = index
         try checkPlainStart()
         var end = index
         while index < text.count {
             let c = text[index]
             if c == "\n" { break }
-            if c == ":" && isBlankOrLineEnd(at: index + 1) {
-                if isKey { break }
-                throw error(
-                    at: index,
-                    "\": \" inside a value; quote the value, or put a mapping under its key on the lines below")
-            }
+            if c == ":" && isBlankOrLineEnd(at: index + 1) { break }
             if c == "#" && isBlank(text[index - 1]) { break }
             index += 1
             if !isBlank(c) { end = index }
