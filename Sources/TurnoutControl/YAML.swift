@@ -310,23 +310,7 @@ struct YAMLParser {
     }
 
     /// A quoted or plain scalar in block context; a plain one ends at the line's end, at a comment, or at `: `.
-    private mutating func blockScalar() throws(YAMLError) -> YAMLScalar {
-        let c = text[index]
-        if c == "\"" || c == "'" { return try quoted() }
-        let start = index
-        try checkPlainStart()
-        var end = index
-        while index < text.count {
-            let c = text[index]
-            if c == "\n" { break }
-            if c == ":" && isBlankOrLineEnd(at: index + 1) { break }
-            if c == "#" && isBlank(text[index - 1]) { break }
-            index += 1
-            if !isBlank(c) { end = index }
-        }
-        index = end
-        return YAMLScalar(string: string(start..<end), style: .plain, mark: mark(at: start))
-    }
+    private mutating func blockScalar() throws(YAMLError) -> YAMLScalar { try scalar(inFlow: false) }
 
     // MARK: Flow collections
 
@@ -407,8 +391,13 @@ struct YAMLParser {
     }
 
     /// A quoted or plain scalar inside brackets; a plain one also ends at `,`, brackets and braces, and at a colon
-    /// followed by a blank or one of those.
-    private mutating func flowScalar() throws(YAMLError) -> YAMLScalar {
+    /// followed by one of those.
+    private mutating func flowScalar() throws(YAMLError) -> YAMLScalar { try scalar(inFlow: true) }
+
+    /// A quoted scalar, or a plain one up to the line's end, a comment (` #`) or a colon followed by a blank; inside
+    /// brackets (`inFlow`) also up to `,`, `[`, `]`, `{`, `}` and a colon followed by one of those. Blanks at the end
+    /// of a plain scalar are not part of it.
+    private mutating func scalar(inFlow: Bool) throws(YAMLError) -> YAMLScalar {
         let c = text[index]
         if c == "\"" || c == "'" { return try quoted() }
         let start = index
@@ -416,8 +405,9 @@ struct YAMLParser {
         var end = index
         while index < text.count {
             let c = text[index]
-            if c == "\n" || c == "," || c == "[" || c == "]" || c == "{" || c == "}" { break }
-            if c == ":" && (isBlankOrLineEnd(at: index + 1) || isFlowIndicator(at: index + 1)) { break }
+            if c == "\n" { break }
+            if inFlow && (c == "," || c == "[" || c == "]" || c == "{" || c == "}") { break }
+            if c == ":" && (isBlankOrLineEnd(at: index + 1) || (inFlow && isFlowIndicator(at: index + 1))) { break }
             if c == "#" && isBlank(text[index - 1]) { break }
             index += 1
             if !isBlank(c) { end = index }
