@@ -27,8 +27,11 @@
 #   DURATION     seconds per wrk run (default 8)
 #   WARMUP       seconds of untimed warm-up per target and case before round 1 (default 1)
 #   QUICK=1      smoke test: 1 round of 2 s
-#   TARGETS      space-separated subset of "direct nginx haproxy turnout"
-#   CASES        space-separated subset of "keepalive-64B keepalive-64KiB close-64B"
+#   TARGETS      space-separated subset of "direct nginx haproxy turnout turnout-bp"
+#                (turnout-bp: Turnout with busy_poll set to BUSY_POLL; not in the default set)
+#   BUSY_POLL    busy_poll of the turnout-bp target (default 50us)
+#   CASES        space-separated subset of "keepalive-64B keepalive-64KiB close-64B single-64B"
+#                (single-64B: one keep-alive connection, one request at a time; not by default)
 #   IDLE_CONNS   idle keep-alive client connections to hold per proxy (default 10000,
 #                1000 with QUICK=1; 0 skips the step). Needs about IDLE_CONNS + 256 open files
 #                per process: the script raises its soft open-file limit to the hard one.
@@ -61,6 +64,7 @@ SYSCALLS=${SYSCALLS:-0}
 SYSCALL_REQUESTS=5000 # keep-alive requests sent while strace counts (exactly this many)
 SYSCALL_CONNS=16
 TARGETS=${TARGETS:-direct nginx haproxy turnout}
+BUSY_POLL=${BUSY_POLL:-50us}
 CASES=${CASES:-keepalive-64B keepalive-64KiB close-64B}
 
 log() { printf '[compare] %s\n' "$*" >&2; }
@@ -184,7 +188,7 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- ports
 
-# Four distinct free ports on 127.0.0.1 (held open together while choosing).
+# Distinct free ports on 127.0.0.1 (held open together while choosing).
 pick_ports() {
     python3 - "$1" <<'EOF'
 import socket, sys
@@ -196,8 +200,9 @@ for _ in range(int(sys.argv[1])):
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
-read -r ORIGIN_PORT NGINX_PORT HAPROXY_PORT TURNOUT_PORT < <(pick_ports 4)
-declare -A PORT=([direct]=$ORIGIN_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [turnout]=$TURNOUT_PORT)
+read -r ORIGIN_PORT NGINX_PORT HAPROXY_PORT TURNOUT_PORT TURNOUT_BP_PORT < <(pick_ports 5)
+declare -A PORT=([direct]=$ORIGIN_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [turnout]=$TURNOUT_PORT
+                 [turnout-bp]=$TURNOUT_BP_PORT)
 
 wait_listening() { # port pid name
     local port=$1 pid=$2 name=$3
@@ -212,7 +217,7 @@ wait_listening() { # port pid name
 
 # ---------------------------------------------------------------- origin
 
-mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy" "$WORK/turnout" "$WORK/raw"
+mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy" "$WORK/turnout" "$WORK/turnout-bp" "$WORK/raw"
 head -c 64 /dev/zero | tr '\0' 'a' >"$WORK/origin/www/64"
 head -c 65536 /dev/zero | tr '\0' 'b' >"$WORK/origin/www/64k"
 
@@ -346,36 +351,40 @@ EOF
     wait_listening "$HAPROXY_PORT" "${PID[haproxy]}" haproxy || { cat "$WORK/haproxy/stdout.log" >&2 || true; die "haproxy failed to start"; }
 fi
 
-if want turnout; then
+start_turnout() { # target port extra-config-lines
+    local t=$1 port=$2 extra=$3
     if [[ ! -x $TURNOUT_BIN ]]; then
-        SKIP[turnout]="binary not found at $TURNOUT_BIN (build it with make build)"
-        log "skipping Turnout: ${SKIP[turnout]}"
-    else
-        cat >"$WORK/turnout/turnout.yaml" <<EOF
+        SKIP[$t]="binary not found at $TURNOUT_BIN (build it with make build)"
+        log "skipping $t: ${SKIP[$t]}"
+        return 0
+    fi
+    cat >"$WORK/$t/turnout.yaml" <<EOF
 workers: 1
-listen: [127.0.0.1:$TURNOUT_PORT]
+listen: [127.0.0.1:$port]
 pools:
   blue:
     members: [127.0.0.1:$ORIGIN_PORT]
 active: blue
 admin:
-  socket: $WORK/turnout/admin.sock
+  socket: $WORK/$t/admin.sock
 limits:
   max_connections: $TURNOUT_MAX_CONNS
 log:
   level: warning
   access: off
+$extra
 EOF
-        start_bg turnout "$WORK/turnout/turnout.log" "$TURNOUT_BIN" run --config "$WORK/turnout/turnout.yaml"
-        wait_listening "$TURNOUT_PORT" "${PID[turnout]}" turnout || {
-            tail -n 30 "$WORK/turnout/turnout.log" >&2 || true
-            die "turnout failed to start"
-        }
-    fi
-fi
+    start_bg "$t" "$WORK/$t/turnout.log" "$TURNOUT_BIN" run --config "$WORK/$t/turnout.yaml"
+    wait_listening "$port" "${PID[$t]}" "$t" || {
+        tail -n 30 "$WORK/$t/turnout.log" >&2 || true
+        die "$t failed to start"
+    }
+}
+if want turnout; then start_turnout turnout "$TURNOUT_PORT" ""; fi
+if want turnout-bp; then start_turnout turnout-bp "$TURNOUT_BP_PORT" "busy_poll: $BUSY_POLL"; fi
 
 ACTIVE=()
-for t in direct nginx haproxy turnout; do
+for t in direct nginx haproxy turnout turnout-bp; do
     if [[ $t == direct ]] || { want "$t" && [[ -z ${SKIP[$t]:-} ]]; }; then ACTIVE+=("$t"); fi
 done
 
@@ -401,6 +410,18 @@ cpu_ticks() {
         sum=$((sum + ${12} + ${13}))
     done
     echo "$sum"
+}
+
+# The whole machine's CPU ticks from /proc/stat as "busy,idle,context-switches".
+machine_ticks() {
+    local k u n s i w q sq st rest busy=0 idle=0 ctxt=0
+    while read -r k u n s i w q sq st rest; do
+        case $k in
+        cpu) busy=$((u + n + s + q + sq + st)) idle=$((i + w)) ;;
+        ctxt) ctxt=$u ;;
+        esac
+    done </proc/stat
+    echo "$busy,$idle,$ctxt"
 }
 
 # VmRSS (kB) summed over the given PIDs, now.
@@ -440,6 +461,7 @@ case_args() {
     keepalive-64B) echo "-t1 -c64" ;;
     keepalive-64KiB) echo "-t1 -c16" ;;
     close-64B) echo "-t1 -c16" ;;
+    single-64B) echo "-t1 -c1" ;;
     *) die "unknown case $1" ;;
     esac
 }
@@ -478,7 +500,9 @@ RESULTS=$WORK/results.tsv   # round case target reqs rps p50 p99 errors rss_kb c
 
 measure() { # round case target
     local r=$1 c=$2 t=$3 raw="$WORK/raw/r$1-$2-$3.txt" rssf="$WORK/raw/r$1-$2-$3.rss"
-    local proxy_pid="" t0=0 t1=0 rss="-" cpu="-"
+    local proxy_pid="" t0=0 t1=0 rss="-" cpu="-" o0 o1 s0 s1 wrk_cpu
+    o0=$(cpu_ticks "${PID[direct]}")
+    s0=$(machine_ticks)
     if [[ $t != direct ]]; then
         proxy_pid=${PID[$t]}
         kill -0 "$proxy_pid" 2>/dev/null || die "$t (pid $proxy_pid) is no longer running"
@@ -488,7 +512,10 @@ measure() { # round case target
         SAMPLER_PID=$!
         t0=$(cpu_ticks "$proxy_pid")
     fi
-    run_wrk "$c" "$t" "$DURATION" "$raw" || log "wrk exited non-zero for $c/$t (see $raw)"
+    wrk_cpu=$( { TIMEFORMAT='%U %S'; time run_wrk "$c" "$t" "$DURATION" "$raw" 2>/dev/null; } 2>&1) ||
+        log "wrk exited non-zero for $c/$t (see $raw)"
+    o1=$(cpu_ticks "${PID[direct]}")
+    s1=$(machine_ticks)
     if [[ -n $proxy_pid ]]; then
         t1=$(cpu_ticks "$proxy_pid")
         kill -TERM "$SAMPLER_PID" 2>/dev/null || true
@@ -502,7 +529,8 @@ measure() { # round case target
     if [[ -n $proxy_pid ]] && ((reqs > 0)); then
         cpu=$(python3 -c "print(f'{($t1 - $t0) * 1e6 / $CLK_TCK / $reqs:.2f}')")
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$t" "$reqs" "$rps" "$p50" "$p99" "$errs" "$rss" "$cpu" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$t" "$reqs" "$rps" "$p50" "$p99" "$errs" \
+        "$rss" "$cpu" "$((o1 - o0))" "${wrk_cpu:-- -}" "$s0" "$s1" >>"$RESULTS"
     log "round $r $c $t: ${rps} req/s, p50 ${p50}us, p99 ${p99}us, errors $errs, rss ${rss} kB, cpu ${cpu} us/req"
 }
 
@@ -639,15 +667,24 @@ fi
 
 TABLE=$WORK/table.md
 python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" >"$TABLE" <<'EOF'
-import statistics, sys
+import os, statistics, sys
 path, rounds, duration, active, cases = sys.argv[1:6]
 active, cases = active.split(), cases.split()
+tck = os.sysconf("SC_CLK_TCK")
 rows = {}
 for line in open(path):
-    r, c, t, reqs, rps, p50, p99, errs, rss, cpu = line.rstrip("\n").split("\t")
+    r, c, t, reqs, rps, p50, p99, errs, rss, cpu, origin, wrk, s0, s1 = line.rstrip("\n").split("\t")
+    (b0, i0, x0), (b1, i1, x1) = ([int(v) for v in s.split(",")] for s in (s0, s1))
+    n = max(int(reqs), 1)
+    try:
+        wrk_us = sum(float(v) for v in wrk.split()) * 1e6 / n
+    except ValueError:
+        wrk_us = None
     rows.setdefault((c, t), []).append(dict(
         rps=float(rps), p50=float(p50), p99=float(p99), errs=int(errs),
-        rss=None if rss == "-" else int(rss), cpu=None if cpu == "-" else float(cpu)))
+        rss=None if rss == "-" else int(rss), cpu=None if cpu == "-" else float(cpu),
+        origin=int(origin) * 1e6 / tck / n, wrk=wrk_us,
+        idle=100 * (i1 - i0) / max(b1 - b0 + i1 - i0, 1), cs=(x1 - x0) / n))
 
 def lat(us):
     return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
@@ -674,6 +711,28 @@ print(f"Median of {rounds} interleaved round(s) of {duration} s each; wrk -t1 on
       "VmRSS sum over the proxy's processes (nginx: master + worker) sampled every 100 ms during "
       "its runs; CPU/req is the proxy's utime+stime (all its processes) during the run divided by "
       "the requests wrk completed. errors = wrk socket errors + non-2xx responses.")
+print()
+print("| case | target | proxy CPU/req | origin CPU/req | wrk CPU/req | sum | machine idle | context switches/req |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for c in cases:
+    for t in active:
+        xs = rows.get((c, t))
+        if not xs:
+            continue
+        cpu = [x["cpu"] for x in xs if x["cpu"] is not None]
+        wrk = [x["wrk"] for x in xs if x["wrk"] is not None]
+        proxy, origin = (med(cpu) if cpu else 0.0), med([x["origin"] for x in xs])
+        wrk_us = med(wrk) if wrk else None
+        total = proxy + origin + (wrk_us or 0)
+        print(f"| {c} | {t} | {f'{proxy:.1f} µs' if cpu else '-'} | {origin:.1f} µs | "
+              f"{f'{wrk_us:.1f} µs' if wrk_us is not None else '-'} | {total:.1f} µs | "
+              f"{med([x['idle'] for x in xs]):.1f} % | {med([x['cs'] for x in xs]):.2f} |")
+print()
+print("The whole machine during the same runs (medians over the rounds): CPU per request of the proxy, "
+      "the origin nginx and wrk (its user+system time), their sum, the share of the machine's CPU time "
+      "that was idle (/proc/stat) and the context switches per request of the whole machine. With wrk, "
+      "proxy and origin sharing the cores, throughput follows the sum and the idle share, not the "
+      "proxy's CPU alone.")
 EOF
 
 for t in "${!SKIP[@]}"; do

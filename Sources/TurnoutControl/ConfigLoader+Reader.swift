@@ -162,6 +162,23 @@ struct ConfigReader {
         return milliseconds
     }
 
+    /// `busy_poll`: `off`, or a duration from 0 to `maxBusyPollMicroseconds` in `us` (or `µs`), `ms` or `s`.
+    func busyPoll(_ node: YAMLNode, _ path: String) throws(ConfigError) -> Int {
+        let what = "off or a duration such as \"50us\" (us, µs, ms or s)"
+        let text = try text(node, path, what: what)
+        if text == "off" { return 0 }
+        guard let micro = ConfigValues.microseconds(text) else {
+            throw error(at: node, path, "expected \(what), got \(ConfigReader.describe(node))")
+        }
+        guard micro <= ConfigReader.maxBusyPollMicroseconds else {
+            throw error(at: node, path, "must be at most 1ms (polling longer than that costs more than sleeping), got \(ConfigReader.describe(node))")
+        }
+        return micro
+    }
+
+    /// Upper bound on `busy_poll`.
+    static let maxBusyPollMicroseconds = 1_000
+
     /// A size in bytes: a bare integer, or one followed by `k`/`KiB`, `m`/`MiB`, `g`/`GiB` (1024-based).
     func size(_ node: YAMLNode, _ path: String, in range: ClosedRange<Int64>) throws(ConfigError) -> Int64 {
         let what = "a size: a number of bytes, optionally followed by k, KiB, m, MiB, g or GiB (1024-based)"

@@ -42,6 +42,22 @@ enum ConfigValues {
         return overflow ? nil : result
     }
 
+    /// Microseconds from `50us`, `50µs`, `1ms`, `1s` or a bare `0`; nil for anything else (a bare non-zero number would
+    /// be ambiguous next to the bare seconds of the other durations).
+    static func microseconds(_ text: String) -> Int? {
+        guard let (number, unit) = numberAndUnit(text) else { return nil }
+        let scale: Int
+        switch unit {
+        case "us", "µs": scale = 1
+        case "ms": scale = 1_000
+        case "s": scale = 1_000_000
+        case "" where number == 0: scale = 1
+        default: return nil
+        }
+        let (result, overflow) = number.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : result
+    }
+
     /// Bytes from a bare integer or one followed by `k`/`K`/`KiB`, `m`/`M`/`MiB`, `g`/`G`/`GiB` (all 1024-based).
     static func bytes(_ text: String) -> Int64? {
         guard let (number, unit) = numberAndUnit(text) else { return nil }

@@ -62,6 +62,7 @@ public enum ConfigLoader {
             case "headers": settings.headers = try headers(entry, reader)
             case "connect": break  // read below, once the pools are known
             case "log": (logLevel, settings.accessLog) = try log(entry, reader, configPath: path)
+            case "busy_poll": settings.busyPollMicroseconds = try reader.busyPoll(entry.value, entry.path)
             default: throw reader.unknownKey(entry, allowed: topLevelKeys)
             }
         }
@@ -82,7 +83,7 @@ public enum ConfigLoader {
     /// The keys allowed at the top level, in documentation order.
     static let topLevelKeys = [
         "workers", "listen", "pools", "active", "split", "routing", "timeouts", "limits", "upstream", "headers",
-        "connect", "log", "admin", "state",
+        "connect", "log", "admin", "state", "busy_poll",
     ]
 
     /// Upper bound on `workers`: far more than any machine this runs on has cores.

@@ -214,6 +214,11 @@ extension ControlPlane {
             json["generation"] = Int(self.store.generation)
             json["workers"] = self.workerReports.count
             json["fallbacks"] = self.workerReports.reduce(0) { $0 + $1.fallbacks }
+            json["event_loop"] = [
+                "busy_poll_us": self.config.settings.busyPollMicroseconds,
+                "polled_waits": Int(self.workerReports.reduce(0) { $0 + $1.polledWaits }),
+                "blocking_waits": Int(self.workerReports.reduce(0) { $0 + $1.blockingWaits }),
+            ]
             json["rollback_depth"] = self.store.history.count
             json["admin_socket"] = self.socketPath
             return AdminReply(status: 200, json: json)

@@ -85,6 +85,12 @@ public final class EventLoop {
     /// Work to run after each loop iteration (log flushing, mailbox).
     public var afterIteration: () -> Void = {}
     public var isRunning = true
+    /// Polling before a blocking wait (off unless the owner sets a bound).
+    public var busyPoll = BusyPollWindow(maxNs: 0)
+    /// Waits answered while polling, and waits that could sleep (a timeout other than 0); for the admin API's
+    /// statistics.
+    public private(set) var polledWaits: UInt64 = 0
+    public private(set) var blockingWaits: UInt64 = 0
 
     public init() throws {
         let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -261,12 +267,42 @@ public final class EventLoop {
 
     // MARK: Running
 
+    /// One wait for events: at once when work is queued or a timer is due; otherwise, if the busy-poll window is
+    /// open, polls for up to that long, then blocks until an event or the earliest timer. Refreshes the cached time.
+    private func waitForEvents() -> Int32 {
+        let timeout = nextTimeoutMs()
+        let capacity = Int32(maxEvents)
+        if timeout == 0 || busyPoll.maxNs == 0 {
+            let n = epoll_wait(epollFD, events, capacity, timeout)
+            nowNanos = Clock.nowNanoseconds()
+            if timeout != 0 { blockingWaits &+= 1 }
+            return n
+        }
+        if busyPoll.windowNs > 0 {
+            let limit = Clock.nowNanoseconds() &+ busyPoll.windowNs
+            repeat {
+                let n = epoll_wait(epollFD, events, capacity, 0)
+                nowNanos = Clock.nowNanoseconds()
+                if n != 0 {
+                    polledWaits &+= 1
+                    return n
+                }
+            } while nowNanos < limit
+        } else {
+            nowNanos = Clock.nowNanoseconds()
+        }
+        let before = nowNanos
+        let n = epoll_wait(epollFD, events, capacity, timeout)
+        nowNanos = Clock.nowNanoseconds()
+        blockingWaits &+= 1
+        busyPoll.slept(nowNanos &- before)
+        return n
+    }
+
     /// Runs until `isRunning` is false.
     public func run() {
         while isRunning {
-            let timeout = nextTimeoutMs()
-            let n = epoll_wait(epollFD, events, Int32(maxEvents), timeout)
-            nowNanos = Clock.nowNanoseconds()
+            let n = waitForEvents()
             now = nowNanos / 1_000_000
             if n > 0 {
                 for i in 0..<Int(n) {

@@ -128,6 +128,8 @@ public struct ProxySettings: Equatable, Sendable {
     public var upstream = UpstreamSettings()
     public var connect = ConnectSettings()
     public var accessLog = AccessLogSettings()
+    /// Longest a worker polls for events before it sleeps (`BusyPollWindow`); 0 (the default) never polls.
+    public var busyPollMicroseconds: Int = 0
 
     public init() {}
 }

@@ -49,6 +49,9 @@ public struct WorkerReport: Sendable {
     public var statsSequence: UInt64 = 0
     public var members: [[MemberStats]] = []
     public var fallbacks = 0
+    /// Event-loop waits answered while busy-polling, and waits that could sleep.
+    public var polledWaits: UInt64 = 0
+    public var blockingWaits: UInt64 = 0
 
     public init() {}
 }
@@ -132,6 +135,7 @@ public final class Worker {
         }
         wakeup = try WakeupHandler { [unowned self] in self.readMailbox() }
         try loop.register(wakeup, events: cturnout_EPOLLIN)
+        loop.busyPoll = BusyPollWindow(maxNs: UInt64(settings.busyPollMicroseconds) * 1_000)
         loop.afterIteration = { [unowned self] in self.accessLog.flush() }
     }
 
@@ -266,6 +270,8 @@ public final class Worker {
         pthread_mutex_lock(&mailboxLock)
         report.members = members
         report.fallbacks = fallbackCount
+        report.polledWaits = loop.polledWaits
+        report.blockingWaits = loop.blockingWaits
         report.statsSequence = sequence
         pthread_mutex_unlock(&mailboxLock)
     }

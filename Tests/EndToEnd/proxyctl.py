@@ -54,7 +54,7 @@ def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers:
                 timeouts: dict | None = None, limits: dict | None = None, headers: dict | None = None,
                 upstream: dict | None = None, log: dict | None = None, split: dict | None = None,
                 routing: dict | None = None, admin: dict | None = None, state: dict | None = None,
-                connect: dict | None = None) -> dict:
+                connect: dict | None = None, busy_poll: str | None = None) -> dict:
     cfg: dict = {
         "workers": workers,
         "listen": [f"127.0.0.1:{listen_port}"],
@@ -81,6 +81,8 @@ def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers:
         cfg["upstream"] = dict(upstream)
     if connect:
         cfg["connect"] = dict(connect)
+    if busy_poll is not None:
+        cfg["busy_poll"] = busy_poll
     cfg["log"] = {"level": "info", "access": "stdout", "format": "json", **(log or {})}
     return cfg
 
