@@ -495,7 +495,7 @@ parse_wrk() {
     ' "$1"
 }
 
-RESULTS=$WORK/results.tsv   # round case target reqs rps p50 p99 errors rss_kb cpu_us_per_req
+RESULTS=$WORK/results.tsv   # round case target reqs rps p50 p99 errors rss_kb cpu_us_per_req origin_ticks "wrk_user wrk_sys" machine_before machine_after
 : >"$RESULTS"
 
 measure() { # round case target

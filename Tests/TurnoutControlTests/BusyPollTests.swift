@@ -1,10 +1,6 @@
 import Testing
 import TurnoutCore
 
-@testable import TurnoutControl
-
-private let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\n"
-
 // MARK: - The adaptive window
 
 @Test func busyPollWindowIsClosedUntilALoopSleepsBriefly() {
@@ -49,49 +45,4 @@ private let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:
     var tiny = BusyPollWindow(maxNs: 500)
     tiny.slept(100)
     #expect(tiny.windowNs == 500)  // never above the bound
-}
-
-// MARK: - The key
-
-@Test func microsecondDurations() {
-    #expect(ConfigValues.microseconds("50us") == 50)
-    #expect(ConfigValues.microseconds("50µs") == 50)
-    #expect(ConfigValues.microseconds("1ms") == 1_000)
-    #expect(ConfigValues.microseconds("1s") == 1_000_000)
-    #expect(ConfigValues.microseconds("0") == 0)
-    #expect(ConfigValues.microseconds("50") == nil)  // bare seconds elsewhere: ambiguous here
-    #expect(ConfigValues.microseconds("us") == nil)
-    #expect(ConfigValues.microseconds("5 us") == nil)
-    #expect(ConfigValues.microseconds("5ns") == nil)
-    #expect(ConfigValues.microseconds("99999999999999999999us") == nil)
-}
-
-@Test func busyPollKeyReadsOffAndDurations() throws {
-    #expect(try ConfigLoader.parse(yaml: base, path: "t.yaml").settings.busyPollMicroseconds == 0)
-    #expect(try ConfigLoader.parse(yaml: base + "busy_poll: off\n", path: "t.yaml").settings.busyPollMicroseconds == 0)
-    #expect(try ConfigLoader.parse(yaml: base + "busy_poll: 0\n", path: "t.yaml").settings.busyPollMicroseconds == 0)
-    #expect(try ConfigLoader.parse(yaml: base + "busy_poll: 50us\n", path: "t.yaml").settings.busyPollMicroseconds == 50)
-    #expect(try ConfigLoader.parse(yaml: base + "busy_poll: 1ms\n", path: "t.yaml").settings.busyPollMicroseconds == 1_000)
-}
-
-@Test func busyPollKeyErrorsNameLineAndKey() {
-    for (value, fragment) in [("2ms", "at most 1ms"), ("50", "expected off or a duration"), ("fast", "expected off"),
-                              ("[1]", "expected off")] {
-        do {
-            let config = try ConfigLoader.parse(yaml: base + "busy_poll: \(value)\n", path: "t.yaml")
-            Issue.record("busy_poll: \(value) loaded as \(config.settings.busyPollMicroseconds)")
-        } catch {
-            #expect(error.file == "t.yaml")
-            #expect(error.line == 4, "\(error)")
-            #expect(error.key == "busy_poll", "\(error)")
-            #expect(error.message.contains(fragment), "\(error)")
-        }
-    }
-}
-
-@Test func lowLatencyExampleSetsBusyPoll() throws {
-    let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
-    let config = try ConfigLoader.load(path: "/" + path + "/config/examples/low-latency.yaml")
-    #expect(config.settings.busyPollMicroseconds == 50)
-    #expect(config.settings.workers == 2)
 }

@@ -1050,6 +1050,45 @@ private func repositoryRoot() -> URL {
     }
 }
 
+// MARK: - busy_poll
+
+@Test func microsecondDurations() {
+    #expect(ConfigValues.microseconds("50us") == 50)
+    #expect(ConfigValues.microseconds("50µs") == 50)
+    #expect(ConfigValues.microseconds("1ms") == 1_000)
+    #expect(ConfigValues.microseconds("1s") == 1_000_000)
+    #expect(ConfigValues.microseconds("0") == 0)
+    #expect(ConfigValues.microseconds("50") == nil)  // bare seconds elsewhere: ambiguous here
+    #expect(ConfigValues.microseconds("us") == nil)
+    #expect(ConfigValues.microseconds("5 us") == nil)
+    #expect(ConfigValues.microseconds("5ns") == nil)
+    #expect(ConfigValues.microseconds("99999999999999999999us") == nil)
+}
+
+@Test func busyPollKeyReadsOffAndDurations() throws {
+    let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\n"
+    #expect(try parse(base).settings.busyPollMicroseconds == 0)
+    #expect(try parse(base + "busy_poll: off\n").settings.busyPollMicroseconds == 0)
+    #expect(try parse(base + "busy_poll: 0\n").settings.busyPollMicroseconds == 0)
+    #expect(try parse(base + "busy_poll: 50us\n").settings.busyPollMicroseconds == 50)
+    #expect(try parse(base + "busy_poll: 1ms\n").settings.busyPollMicroseconds == 1_000)
+}
+
+@Test func busyPollKeyErrorsNameLineAndKey() {
+    let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\n"
+    for (value, fragment) in [("2ms", "at most 1ms"), ("50", "expected off or a duration"), ("fast", "expected off"),
+                              ("[1]", "expected off")] {
+        expectError(base + "busy_poll: \(value)\n", line: 4, key: "busy_poll", containing: fragment)
+    }
+}
+
+@Test func lowLatencyExampleSetsBusyPoll() throws {
+    let config = try ConfigLoader.load(
+        path: repositoryRoot().appendingPathComponent("config/examples/low-latency.yaml").path)
+    #expect(config.settings.busyPollMicroseconds == 50)
+    #expect(config.settings.workers == 2)
+}
+
 // MARK: - connect
 
 @Test func connectIsOffByDefaultAndReadsPorts() throws {
