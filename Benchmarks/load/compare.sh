@@ -37,6 +37,13 @@
 #                per process: the script raises its soft open-file limit to the hard one.
 #   SYSCALLS=1   also count each proxy's system calls per request with strace (default off:
 #                strace slows the proxy down; it runs after the timed rounds)
+#   PROXY_CPU    limit each proxy to this share of one core, in per cent (for example 40), by
+#                a CPU bandwidth quota on a cgroup of its own (period CPU_PERIOD_US, default
+#                10000 µs; cgroup v2 cpu.max or v1 cpu.cfs_quota_us; needs root). The proxy,
+#                not the machine, is then the bottleneck: the table adds req/s per core of proxy
+#                CPU (req/s x 100 / PROXY_CPU) and each proxy's req/s against HAProxy's, which is
+#                what one core of each proxy carries, as under a container's CPU limit. wrk and
+#                the origin are not limited. Default: no limit.
 #   OUT          also write the Markdown tables to this file
 #   KEEP=1       keep the work directory (configs, logs, raw wrk output)
 set -euo pipefail
@@ -72,6 +79,24 @@ die() { log "error: $*"; exit 1; }
 
 [[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "IDLE_CONNS must be a whole number (got '$IDLE_CONNS')"
 [[ $SYSCALLS == 0 || $SYSCALLS == 1 ]] || die "SYSCALLS must be 0 or 1 (got '$SYSCALLS')"
+PROXY_CPU=${PROXY_CPU:-}
+CPU_PERIOD_US=${CPU_PERIOD_US:-10000}
+if [[ -n $PROXY_CPU ]]; then
+    [[ $PROXY_CPU =~ ^[0-9]+$ ]] && ((PROXY_CPU >= 1 && PROXY_CPU <= 100 * $(nproc))) ||
+        die "PROXY_CPU must be a whole per cent of one core from 1 to $((100 * $(nproc))) (got '$PROXY_CPU')"
+    [[ $CPU_PERIOD_US =~ ^[0-9]+$ ]] && ((CPU_PERIOD_US >= 1000 && CPU_PERIOD_US <= 1000000)) ||
+        die "CPU_PERIOD_US must be from 1000 to 1000000 (got '$CPU_PERIOD_US')"
+    [[ $(id -u) -eq 0 ]] || die "PROXY_CPU needs root: it makes a cgroup per proxy"
+    if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+        CGROUP_MODE=v2 CGROUP_ROOT=/sys/fs/cgroup
+        grep -qw cpu "$CGROUP_ROOT/cgroup.subtree_control" ||
+            echo +cpu >"$CGROUP_ROOT/cgroup.subtree_control" || die "cannot enable the cpu controller in $CGROUP_ROOT"
+    elif [[ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
+        CGROUP_MODE=v1 CGROUP_ROOT=/sys/fs/cgroup/cpu
+    else
+        die "PROXY_CPU needs the cgroup cpu controller (v2 at /sys/fs/cgroup or v1 at /sys/fs/cgroup/cpu)"
+    fi
+fi
 
 # Open files: every process started from here inherits the raised soft limit. Holding
 # IDLE_CONNS client connections takes that many descriptors in idle_conns.py and in the
@@ -137,6 +162,7 @@ chmod 755 "$WORK"
 declare -A PID=()        # target -> main PID we started
 PIDS_STARTED=()          # every PID we started, for cleanup
 SAMPLER_PID=""
+CGROUPS=()               # cgroup directories made for PROXY_CPU, removed once the proxies exit
 HELPER_PID=""            # idle_conns.py while it runs
 STRACE_PID=""            # strace while it is attached to a proxy
 
@@ -162,6 +188,8 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     done
+    local d
+    for d in "${CGROUPS[@]}"; do rmdir "$d" 2>/dev/null || log "could not remove cgroup $d"; done
     if [[ "${KEEP:-0}" == 1 ]]; then
         log "work directory kept: $WORK"
     else
@@ -555,6 +583,27 @@ for t in "${ACTIVE[@]}"; do
     [[ $t == direct ]] || log "idle RSS $t: ${IDLE_RSS[$t]} kB"
 done
 
+# Moves every process of the proxy (and so all their threads) into a cgroup of its own
+# whose CPU bandwidth is PROXY_CPU % of one core per CPU_PERIOD_US.
+limit_cpu() { # proxy
+    local t=$1 dir="$CGROUP_ROOT/turnout-compare-$$-$1" quota=$((PROXY_CPU * CPU_PERIOD_US / 100)) p
+    mkdir "$dir" || die "cannot make cgroup $dir"
+    CGROUPS+=("$dir")
+    if [[ $CGROUP_MODE == v2 ]]; then
+        echo "$quota $CPU_PERIOD_US" >"$dir/cpu.max"
+    else
+        echo "$CPU_PERIOD_US" >"$dir/cpu.cfs_period_us"
+        echo "$quota" >"$dir/cpu.cfs_quota_us"
+    fi
+    for p in $(tree_pids "${PID[$t]}"); do
+        echo "$p" >"$dir/cgroup.procs" || die "cannot move $t (pid $p) into $dir"
+    done
+    log "$t limited to $PROXY_CPU % of one core (quota ${quota} µs per ${CPU_PERIOD_US} µs, cgroup $CGROUP_MODE $dir)"
+}
+if [[ -n $PROXY_CPU ]]; then
+    for t in "${ACTIVE[@]}"; do [[ $t == direct ]] || limit_cpu "$t"; done
+fi
+
 # ---------------------------------------------------------------- run
 
 log "rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s cases: $CASES"
@@ -666,10 +715,11 @@ fi
 # ---------------------------------------------------------------- report
 
 TABLE=$WORK/table.md
-python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" >"$TABLE" <<'EOF'
+python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" >"$TABLE" <<'EOF'
 import os, statistics, sys
-path, rounds, duration, active, cases = sys.argv[1:6]
+path, rounds, duration, active, cases, proxy_cpu, period = sys.argv[1:8]
 active, cases = active.split(), cases.split()
+proxy_cpu = int(proxy_cpu) if proxy_cpu else None
 tck = os.sysconf("SC_CLK_TCK")
 rows = {}
 for line in open(path):
@@ -690,19 +740,27 @@ def lat(us):
     return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
 
 med = statistics.median
-print(f"| case | target | req/s | vs direct | p50 | p99 | peak RSS | CPU/req | errors |")
-print(f"|---|---|---:|---:|---:|---:|---:|---:|---:|")
+capacity = ["vs haproxy", "req/s per proxy core"] if proxy_cpu else []
+head = ["case", "target", "req/s", "vs direct"] + capacity + ["p50", "p99", "peak RSS", "CPU/req", "errors"]
+print("| " + " | ".join(head) + " |")
+print("|---|---|" + "---:|" * (len(head) - 2))
 for c in cases:
     direct = med([x["rps"] for x in rows.get((c, "direct"), [])] or [0])
+    haproxy = med([x["rps"] for x in rows.get((c, "haproxy"), [])] or [0])
     for t in active:
         xs = rows.get((c, t))
         if not xs:
             continue
         rps = med([x["rps"] for x in xs])
         ratio = f"{rps / direct:.2f}" if direct else "-"
+        extra = ""
+        if proxy_cpu:
+            vs = f"{rps / haproxy:.2f}" if haproxy and t != "direct" else "-"
+            per_core = f"{rps * 100 / proxy_cpu:,.0f}" if t != "direct" else "-"
+            extra = f" {vs} | {per_core} |"
         rss = [x["rss"] for x in xs if x["rss"] is not None]
         cpu = [x["cpu"] for x in xs if x["cpu"] is not None]
-        print(f"| {c} | {t} | {rps:,.0f} | {ratio} | {lat(med([x['p50'] for x in xs]))} | "
+        print(f"| {c} | {t} | {rps:,.0f} | {ratio} |{extra} {lat(med([x['p50'] for x in xs]))} | "
               f"{lat(med([x['p99'] for x in xs]))} | {f'{max(rss) / 1024:.1f} MiB' if rss else '-'} | "
               f"{f'{med(cpu):.1f} µs' if cpu else '-'} | {sum(x['errs'] for x in xs)} |")
 print()
@@ -711,6 +769,13 @@ print(f"Median of {rounds} interleaved round(s) of {duration} s each; wrk -t1 on
       "VmRSS sum over the proxy's processes (nginx: master + worker) sampled every 100 ms during "
       "its runs; CPU/req is the proxy's utime+stime (all its processes) during the run divided by "
       "the requests wrk completed. errors = wrk socket errors + non-2xx responses.")
+if proxy_cpu:
+    print()
+    print(f"Each proxy ran in a cgroup of its own limited to {proxy_cpu} % of one core (CPU bandwidth "
+          f"quota {proxy_cpu * int(period) // 100} µs per {period} µs; wrk and the origin unlimited), so "
+          "the proxy was the bottleneck: req/s per proxy core = req/s x 100 / "
+          f"{proxy_cpu}, and vs haproxy is the proxy's req/s over HAProxy's in the same run. "
+          "Latencies include the waits of a throttled proxy.")
 print()
 print("| case | target | proxy CPU/req | origin CPU/req | wrk CPU/req | sum | machine idle | context switches/req |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
