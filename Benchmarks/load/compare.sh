@@ -37,6 +37,8 @@
 #                per process: the script raises its soft open-file limit to the hard one.
 #   SYSCALLS=1   also count each proxy's system calls per request with strace (default off:
 #                strace slows the proxy down; it runs after the timed rounds)
+#   WORKERS      workers of each proxy (default 1): nginx worker_processes, HAProxy nbthread,
+#                Turnout workers. The origin keeps one worker.
 #   PROXY_CPU    limit each proxy to this share of one core, in per cent (for example 40), by
 #                a CPU bandwidth quota on a cgroup of its own (period CPU_PERIOD_US, default
 #                10000 µs; cgroup v2 cpu.max or v1 cpu.cfs_quota_us; needs root). The proxy,
@@ -73,12 +75,14 @@ SYSCALL_CONNS=16
 TARGETS=${TARGETS:-direct nginx haproxy turnout}
 BUSY_POLL=${BUSY_POLL:-50us}
 CASES=${CASES:-keepalive-64B keepalive-64KiB close-64B}
+WORKERS=${WORKERS:-1}
 
 log() { printf '[compare] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 [[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "IDLE_CONNS must be a whole number (got '$IDLE_CONNS')"
 [[ $SYSCALLS == 0 || $SYSCALLS == 1 ]] || die "SYSCALLS must be 0 or 1 (got '$SYSCALLS')"
+[[ $WORKERS =~ ^[1-9][0-9]?$ ]] || die "WORKERS must be from 1 to 99 (got '$WORKERS')"
 PROXY_CPU=${PROXY_CPU:-}
 CPU_PERIOD_US=${CPU_PERIOD_US:-10000}
 if [[ -n $PROXY_CPU ]]; then
@@ -249,9 +253,9 @@ mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy"
 head -c 64 /dev/zero | tr '\0' 'a' >"$WORK/origin/www/64"
 head -c 65536 /dev/zero | tr '\0' 'b' >"$WORK/origin/www/64k"
 
-nginx_common() { # dir [worker_connections [worker_rlimit_nofile]]
+nginx_common() { # dir [worker_connections [worker_rlimit_nofile [worker_processes]]]
     cat <<EOF
-worker_processes 1;
+worker_processes ${4:-1};
 daemon off;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
@@ -312,7 +316,7 @@ want() { [[ " $TARGETS " == *" $1 "* ]]; }
 if want nginx; then
     {
         # worker_connections counts client and upstream connections alike.
-        nginx_common "$WORK/nginx" "$NGINX_CONNS" "$FD_HARD"
+        nginx_common "$WORK/nginx" "$NGINX_CONNS" "$FD_HARD" "$WORKERS"
         cat <<EOF
 http {
     access_log off;
@@ -349,7 +353,7 @@ fi
 if want haproxy; then
     cat >"$WORK/haproxy/haproxy.cfg" <<EOF
 global
-    nbthread 1
+    nbthread $WORKERS
     maxconn $HAPROXY_MAXCONN
     # HAProxy reserves two descriptors per connection (2 x maxconn + a few) and by default
     # (strict-limits) refuses to start when it cannot raise the open-file limit that far,
@@ -387,7 +391,7 @@ start_turnout() { # target port extra-config-lines
         return 0
     fi
     cat >"$WORK/$t/turnout.yaml" <<EOF
-workers: 1
+workers: $WORKERS
 listen: [127.0.0.1:$port]
 pools:
   blue:
@@ -715,9 +719,9 @@ fi
 # ---------------------------------------------------------------- report
 
 TABLE=$WORK/table.md
-python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" >"$TABLE" <<'EOF'
+python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" "$WORKERS" >"$TABLE" <<'EOF'
 import os, statistics, sys
-path, rounds, duration, active, cases, proxy_cpu, period = sys.argv[1:8]
+path, rounds, duration, active, cases, proxy_cpu, period, workers = sys.argv[1:9]
 active, cases = active.split(), cases.split()
 proxy_cpu = int(proxy_cpu) if proxy_cpu else None
 tck = os.sysconf("SC_CLK_TCK")
@@ -764,7 +768,8 @@ for c in cases:
               f"{lat(med([x['p99'] for x in xs]))} | {f'{max(rss) / 1024:.1f} MiB' if rss else '-'} | "
               f"{f'{med(cpu):.1f} µs' if cpu else '-'} | {sum(x['errs'] for x in xs)} |")
 print()
-print(f"Median of {rounds} interleaved round(s) of {duration} s each; wrk -t1 on 127.0.0.1. "
+print(f"Median of {rounds} interleaved round(s) of {duration} s each; wrk -t1 on 127.0.0.1; "
+      f"{workers} worker(s) per proxy (nginx worker_processes, HAProxy nbthread, Turnout workers). "
       "p50/p99 are medians of the rounds' wrk latency percentiles. Peak RSS is the highest "
       "VmRSS sum over the proxy's processes (nginx: master + worker) sampled every 100 ms during "
       "its runs; CPU/req is the proxy's utime+stime (all its processes) during the run divided by "
