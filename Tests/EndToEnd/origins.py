@@ -297,6 +297,19 @@ class OriginHandler(BaseHTTPRequestHandler):
                 self.end_headers()
             else:
                 self._send(code, b"status %d\n" % code)
+        elif ep == "stall":
+            # /stall/N/FIRST/MS: a Content-Length body of N pattern bytes, FIRST of them
+            # sent with the head, the rest after a pause of MS milliseconds.
+            n, first, ms = int(arg), int(parts[2]), int(parts[3])
+            body = b"".join(pattern_chunks(n))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            self.wfile.write(body[:first])
+            self.wfile.flush()
+            time.sleep(ms / 1000.0)
+            self.wfile.write(body[first:])
         elif ep == "slow":
             ms = int(arg)
             time.sleep(ms / 1000.0)

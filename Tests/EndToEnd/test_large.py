@@ -151,3 +151,39 @@ def test_large_download_moves_through_a_pipe(proxy, origin):
     finally:
         s.close()
 
+
+
+@pytest.mark.parametrize("first", [8 * 1024, 100 * 1024])
+def test_spliced_download_never_holds_back_what_has_arrived(proxy, origin, first):
+    # Whatever part of a spliced body has arrived reaches the client at once when the
+    # upstream then pauses, head included: with 8 KiB everything fits the first read and
+    # the pipe is still empty, with 100 KiB the pipe carries bytes before the pause. Any
+    # batching of the head with later bytes (MSG_MORE, TCP_CORK) must not hold them back.
+    import socket
+    import time
+
+    n, pause_ms = 1024 * 1024, 1500
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+    try:
+        start = time.monotonic()
+        s.sendall(b"GET /stall/%d/%d/%d HTTP/1.1\r\nHost: e2e.test\r\n\r\n" % (n, first, pause_ms))
+        got = bytearray()
+        while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < first:
+            data = s.recv(1 << 20)
+            assert data, "the proxy closed before the first bytes"
+            got += data
+        early = time.monotonic() - start
+        assert early < pause_ms / 2000, f"the head and first {first} bytes took {early:.3f} s: held back"
+        head, _, body = bytes(got).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"content-length: %d" % n in head.lower()
+        h = hashlib.sha256(body)
+        total = len(body)
+        while total < n:
+            data = s.recv(1 << 20)
+            assert data, f"the proxy closed after {total} of {n} bytes"
+            h.update(data)
+            total += len(data)
+        assert total == n and h.hexdigest() == pattern_sha256(n)
+        assert time.monotonic() - start >= pause_ms / 1000
+    finally:
+        s.close()
