@@ -46,6 +46,10 @@
 #                CPU (req/s x 100 / PROXY_CPU) and each proxy's req/s against HAProxy's, which is
 #                what one core of each proxy carries, as under a container's CPU limit. wrk and
 #                the origin are not limited. Default: no limit.
+#   DEFER_ACCEPT default: each proxy's default (Turnout defers accepts, nginx and HAProxy do
+#                not); on: all three defer (nginx listen ... deferred, HAProxy bind ...
+#                defer-accept, Turnout defer_accept: true); off: none does (Turnout
+#                defer_accept: false). The origin never does: the direct baseline stays the same.
 #   OUT          also write the Markdown tables to this file
 #   KEEP=1       keep the work directory (configs, logs, raw wrk output)
 set -euo pipefail
@@ -76,6 +80,7 @@ TARGETS=${TARGETS:-direct nginx haproxy turnout}
 BUSY_POLL=${BUSY_POLL:-50us}
 CASES=${CASES:-keepalive-64B keepalive-64KiB close-64B}
 WORKERS=${WORKERS:-1}
+DEFER_ACCEPT=${DEFER_ACCEPT:-default}
 
 log() { printf '[compare] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -83,6 +88,12 @@ die() { log "error: $*"; exit 1; }
 [[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "IDLE_CONNS must be a whole number (got '$IDLE_CONNS')"
 [[ $SYSCALLS == 0 || $SYSCALLS == 1 ]] || die "SYSCALLS must be 0 or 1 (got '$SYSCALLS')"
 [[ $WORKERS =~ ^[1-9][0-9]?$ ]] || die "WORKERS must be from 1 to 99 (got '$WORKERS')"
+case $DEFER_ACCEPT in
+    default) NGINX_DEFER="" HAPROXY_DEFER="" TURNOUT_DEFER="" ;;
+    on) NGINX_DEFER=" deferred" HAPROXY_DEFER=" defer-accept" TURNOUT_DEFER="defer_accept: true" ;;
+    off) NGINX_DEFER="" HAPROXY_DEFER="" TURNOUT_DEFER="defer_accept: false" ;;
+    *) die "DEFER_ACCEPT must be default, on or off (got '$DEFER_ACCEPT')" ;;
+esac
 PROXY_CPU=${PROXY_CPU:-}
 CPU_PERIOD_US=${CPU_PERIOD_US:-10000}
 if [[ -n $PROXY_CPU ]]; then
@@ -331,7 +342,7 @@ $(nginx_temp_paths "$WORK/nginx")
         keepalive_timeout 300s;
     }
     server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
+        listen 127.0.0.1:$NGINX_PORT backlog=4096$NGINX_DEFER;
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -372,7 +383,7 @@ defaults
     timeout http-keep-alive 60s
 
 frontend fe
-    bind 127.0.0.1:$HAPROXY_PORT
+    bind 127.0.0.1:$HAPROXY_PORT$HAPROXY_DEFER
     default_backend be
 
 backend be
@@ -404,6 +415,7 @@ limits:
 log:
   level: warning
   access: off
+$TURNOUT_DEFER
 $extra
 EOF
     start_bg "$t" "$WORK/$t/turnout.log" "$TURNOUT_BIN" run --config "$WORK/$t/turnout.yaml"
@@ -719,9 +731,9 @@ fi
 # ---------------------------------------------------------------- report
 
 TABLE=$WORK/table.md
-python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" "$WORKERS" >"$TABLE" <<'EOF'
+python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" "$WORKERS" "$DEFER_ACCEPT" >"$TABLE" <<'EOF'
 import os, statistics, sys
-path, rounds, duration, active, cases, proxy_cpu, period, workers = sys.argv[1:9]
+path, rounds, duration, active, cases, proxy_cpu, period, workers, defer = sys.argv[1:10]
 active, cases = active.split(), cases.split()
 proxy_cpu = int(proxy_cpu) if proxy_cpu else None
 tck = os.sysconf("SC_CLK_TCK")
@@ -770,6 +782,9 @@ for c in cases:
 print()
 print(f"Median of {rounds} interleaved round(s) of {duration} s each; wrk -t1 on 127.0.0.1; "
       f"{workers} worker(s) per proxy (nginx worker_processes, HAProxy nbthread, Turnout workers). "
+      + {"default": "Deferred accepts: each proxy's default (Turnout on, nginx and HAProxy off). ",
+         "on": "Deferred accepts on in all three proxies (nginx deferred, HAProxy defer-accept, Turnout defer_accept). ",
+         "off": "Deferred accepts off in all three proxies (Turnout defer_accept: false). "}[defer] +
       "p50/p99 are medians of the rounds' wrk latency percentiles. Peak RSS is the highest "
       "VmRSS sum over the proxy's processes (nginx: master + worker) sampled every 100 ms during "
       "its runs; CPU/req is the proxy's utime+stime (all its processes) during the run divided by "

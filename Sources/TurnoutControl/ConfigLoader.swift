@@ -63,6 +63,7 @@ public enum ConfigLoader {
             case "connect": break  // read below, once the pools are known
             case "log": (logLevel, settings.accessLog) = try log(entry, reader, configPath: path)
             case "busy_poll": settings.busyPollMicroseconds = try reader.busyPoll(entry.value, entry.path)
+            case "defer_accept": settings.deferAccept = try reader.bool(entry.value, entry.path)
             default: throw reader.unknownKey(entry, allowed: topLevelKeys)
             }
         }
@@ -83,7 +84,7 @@ public enum ConfigLoader {
     /// The keys allowed at the top level, in documentation order.
     static let topLevelKeys = [
         "workers", "listen", "pools", "active", "split", "routing", "timeouts", "limits", "upstream", "headers",
-        "connect", "log", "admin", "state", "busy_poll",
+        "connect", "log", "admin", "state", "busy_poll", "defer_accept",
     ]
 
     /// Upper bound on `workers`: far more than any machine this runs on has cores.

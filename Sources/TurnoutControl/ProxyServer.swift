@@ -49,7 +49,7 @@ public final class ProxyServer {
             for w in 0..<settings.workers {
                 var fds: [Int32] = []
                 for (i, address) in listeners.enumerated() {
-                    let fd = try Sockets.makeListener(address)
+                    let fd = try Sockets.makeListener(address, deferAccept: settings.deferAccept)
                     fds.append(fd)
                     if w == 0 {
                         let port = Sockets.localPort(fd)

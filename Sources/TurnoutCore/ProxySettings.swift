@@ -130,6 +130,11 @@ public struct ProxySettings: Equatable, Sendable {
     public var accessLog = AccessLogSettings()
     /// Longest a worker polls for events before it sleeps (`BusyPollWindow`); 0 (the default) never polls.
     public var busyPollMicroseconds: Int = 0
+    /// Listeners hand a new connection to a worker only once its first bytes have arrived
+    /// (`TCP_DEFER_ACCEPT`, 1 s, as nginx's `deferred`): no wake-up and no empty read for a
+    /// connection that has not sent its request yet. A silent connection is accepted about
+    /// a second later, when the kernel's retransmitted SYN-ACK is acknowledged.
+    public var deferAccept = true
 
     public init() {}
 }

@@ -112,7 +112,11 @@ public struct SocketAddress: Sendable {
 public enum Sockets {
     /// A non-blocking listening TCP socket with SO_REUSEADDR and SO_REUSEPORT, so every
     /// worker can bind its own socket to the same address and the kernel spreads accepts.
-    public static func makeListener(_ address: ListenAddress, backlog: Int32 = 1024) throws -> Int32 {
+    /// With `deferAccept`, a connection becomes ready to accept once its first bytes arrive
+    /// (`TCP_DEFER_ACCEPT` of 1 s; a silent client is accepted after that second anyway).
+    public static func makeListener(
+        _ address: ListenAddress, backlog: Int32 = 1024, deferAccept: Bool = false
+    ) throws -> Int32 {
         guard let addr = SocketAddress(host: address.host, port: address.port) else {
             throw ConfigurationError("listen address \(address) is not an IP literal")
         }
@@ -127,6 +131,9 @@ public enum Sockets {
             // Accepted sockets inherit TCP_NODELAY from the listener (Linux copies the
             // listener's TCP options into each child): no setsockopt per connection.
             try Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
+            if deferAccept {
+                try Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_DEFER_ACCEPT, 1, "setsockopt(TCP_DEFER_ACCEPT)")
+            }
             let r = addr.withSockAddr { Glibc.bind(fd, $0, $1) }
             if r != 0 { throw IOError("bind", errno: errno) }
             if Glibc.listen(fd, backlog) != 0 { throw IOError("listen", errno: errno) }

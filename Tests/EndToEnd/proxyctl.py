@@ -54,7 +54,8 @@ def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers:
                 timeouts: dict | None = None, limits: dict | None = None, headers: dict | None = None,
                 upstream: dict | None = None, log: dict | None = None, split: dict | None = None,
                 routing: dict | None = None, admin: dict | None = None, state: dict | None = None,
-                connect: dict | None = None, busy_poll: str | None = None) -> dict:
+                connect: dict | None = None, busy_poll: str | None = None,
+                defer_accept: bool | None = None) -> dict:
     cfg: dict = {
         "workers": workers,
         "listen": [f"127.0.0.1:{listen_port}"],
@@ -83,6 +84,8 @@ def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers:
         cfg["connect"] = dict(connect)
     if busy_poll is not None:
         cfg["busy_poll"] = busy_poll
+    if defer_accept is not None:
+        cfg["defer_accept"] = defer_accept
     cfg["log"] = {"level": "info", "access": "stdout", "format": "json", **(log or {})}
     return cfg
 

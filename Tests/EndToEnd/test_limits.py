@@ -53,6 +53,37 @@ def test_connection_limit_reclaims_idle_connections_then_queues(turnout, origin)
             c.close()
 
 
+@pytest.mark.parametrize("defer", [True, False], ids=["defer_accept", "no_defer_accept"])
+def test_a_connection_that_has_sent_nothing_takes_no_connection_slot_with_defer_accept(turnout, origin, defer):
+    # One slot. A client that connects and stays silent: with defer_accept (the
+    # default) the kernel keeps it until its first bytes arrive, so it holds no slot and
+    # the next client is served at once; without, it is accepted and holds the slot.
+    proxy = turnout([origin.addr], limits={"max_connections": 1}, timeouts={"client_header": "5s"},
+                    defer_accept=defer)
+    silent = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    try:
+        time.sleep(0.2)
+        other = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        try:
+            other.sendall(b"GET /status/204 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n")
+            other.settimeout(0.7)
+            if defer:
+                assert other.recv(100).startswith(b"HTTP/1.1 204")
+            else:
+                with pytest.raises(socket.timeout):
+                    other.recv(100)  # waits in the listen queue behind the silent one
+        finally:
+            other.close()
+        # The silent client is not lost: it speaks after the deferral (1 s) has run out,
+        # when the kernel has handed it over anyway, and is answered.
+        time.sleep(1.3)
+        silent.sendall(b"GET /status/204 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n")
+        silent.settimeout(5)
+        assert silent.recv(100).startswith(b"HTTP/1.1 204")
+    finally:
+        silent.close()
+
+
 def _normal_latencies(port, n=40):
     out = []
     with RawConn(port, timeout=5) as c:

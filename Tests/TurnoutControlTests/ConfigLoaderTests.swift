@@ -1089,6 +1089,22 @@ private func repositoryRoot() -> URL {
     #expect(config.settings.workers == 2)
 }
 
+// MARK: - defer_accept
+
+@Test func deferAcceptIsOnByDefaultAndReadsBooleans() throws {
+    let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\n"
+    #expect(try parse(base).settings.deferAccept)
+    #expect(try parse(base + "defer_accept: false\n").settings.deferAccept == false)
+    #expect(try parse(base + "defer_accept: true\n").settings.deferAccept)
+}
+
+@Test func deferAcceptKeyErrorsNameLineAndKey() {
+    let base = "listen: [127.0.0.1:8080]\npools: {app: {members: [127.0.0.1:9001]}}\nactive: app\n"
+    for value in ["1s", "yes", "[true]", "off"] {
+        expectError(base + "defer_accept: \(value)\n", line: 4, key: "defer_accept", containing: "expected true or false")
+    }
+}
+
 // MARK: - connect
 
 @Test func connectIsOffByDefaultAndReadsPorts() throws {
