@@ -62,4 +62,5 @@ const uint32_t cturnout_EPOLLRDHUP = EPOLLRDHUP;
 const uint32_t cturnout_EPOLLET = EPOLLET;
 const int cturnout_EFD_NONBLOCK_CLOEXEC = EFD_NONBLOCK | EFD_CLOEXEC;
 const int cturnout_MSG_NOSIGNAL = MSG_NOSIGNAL;
+const int cturnout_MSG_MORE = MSG_MORE;
 const int cturnout_SFD_NONBLOCK_CLOEXEC = SFD_NONBLOCK | SFD_CLOEXEC;

@@ -1468,10 +1468,15 @@ final class ClientConnection: EventHandler {
                 count += 1
             }
         }
+        // The whole rest of a response after which the connection closes: the FIN can
+        // go out with its last segment (finishIfDone closes or half-closes as soon as
+        // the write is complete, which is what pushes the held segment out).
+        let closesAfter = closeAfterResponse && isResponseReceived && responsePhase == .body && pipeBytes == 0
         let r: IOResult<Int>
         do {
             r = try withUnsafeBytes(of: &iov) { raw throws(IOError) in
-                try transport.writev(fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count)
+                try transport.writev(
+                    fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count, closesAfter: closesAfter)
             }
         } catch {
             abort(note: "client write failed")

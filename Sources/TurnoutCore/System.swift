@@ -72,16 +72,21 @@ public enum Syscall {
     /// Sends `count` buffers to a connected socket in one call: `send(2)` for one buffer,
     /// `sendmsg(2)` for several (the socket-layer counterparts of `write`/`writev`, see
     /// `receive`). `MSG_NOSIGNAL`: a peer that has gone away is an `EPIPE` error, not a signal.
+    /// `moreFollows` adds `MSG_MORE`: the kernel holds back a segment shorter than the MSS
+    /// until the next send, `shutdown` or `close` (which then carries the FIN with it).
     @inline(never)
-    public static func send(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(IOError) -> IOResult<Int> {
+    public static func send(
+        _ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32, moreFollows: Bool = false
+    ) throws(IOError) -> IOResult<Int> {
+        let flags = moreFollows ? cturnout_MSG_NOSIGNAL | cturnout_MSG_MORE : cturnout_MSG_NOSIGNAL
         if count == 1 {
             let (base, length) = (iov.pointee.iov_base, iov.pointee.iov_len)
-            return try check("send") { Glibc.send(fd, base, length, cturnout_MSG_NOSIGNAL) }
+            return try check("send") { Glibc.send(fd, base, length, flags) }
         }
         var message = msghdr()
         message.msg_iov = UnsafeMutablePointer(mutating: iov)
         message.msg_iovlen = Int(count)
-        return try check("sendmsg") { Glibc.sendmsg(fd, &message, cturnout_MSG_NOSIGNAL) }
+        return try check("sendmsg") { Glibc.sendmsg(fd, &message, flags) }
     }
 
     /// Moves up to `count` bytes between a socket and a pipe inside the kernel.

@@ -53,6 +53,7 @@ extern const uint32_t cturnout_EPOLLRDHUP;
 extern const uint32_t cturnout_EPOLLET;
 extern const int cturnout_EFD_NONBLOCK_CLOEXEC;
 extern const int cturnout_MSG_NOSIGNAL;
+extern const int cturnout_MSG_MORE;
 extern const int cturnout_SFD_NONBLOCK_CLOEXEC;
 
 #endif

@@ -1,0 +1,117 @@
+"""What goes on the wire: the TCP segments the proxy sends a client, captured on the
+loopback interface with an AF_PACKET socket (Linux, root; skipped otherwise).
+
+A response after which the connection closes ends with a segment that carries the FIN as
+well (one packet and one wake-up of the client instead of two); a keep-alive response
+carries no FIN and is not held back."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from client import RawConn, build_request, pattern_bytes
+
+FIN, PSH = 0x01, 0x08
+
+
+class LoopbackCapture:
+    """Records (payload length, flags) of every TCP segment sent from `port` on lo."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.segments: list[tuple[int, int]] = []
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.2)  # let the last segments arrive
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                frame, meta = self.sock.recvfrom(70000)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if meta[2] == socket.PACKET_OUTGOING:
+                continue  # lo shows each packet twice: keep the incoming copy
+            ip = frame[14:]
+            if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != socket.IPPROTO_TCP:
+                continue
+            ihl = (ip[0] & 0x0F) * 4
+            total = struct.unpack("!H", ip[2:4])[0]
+            tcp = ip[ihl:total]
+            sport = struct.unpack("!H", tcp[0:2])[0]
+            if sport != self.port:
+                continue
+            offset = (tcp[12] >> 4) * 4
+            self.segments.append((len(tcp) - offset, tcp[13]))
+
+
+def _can_capture() -> bool:
+    if not hasattr(socket, "AF_PACKET") or os.geteuid() != 0:
+        return False
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003)).close()
+        return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _can_capture(), reason="needs root and AF_PACKET to capture on lo")
+
+
+def _read_until_eof(sock: socket.socket) -> bytes:
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+@pytest.mark.parametrize("size", [64, 5000])
+def test_last_segment_of_a_response_before_close_carries_the_fin(proxy, size):
+    with LoopbackCapture(proxy.port) as cap:
+        s = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        try:
+            s.sendall(build_request("GET", f"/bytes/{size}", headers=[("Connection", "close")]))
+            data = _read_until_eof(s)
+        finally:
+            s.close()
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(pattern_bytes(size))
+    carrying = [(n, f) for n, f in cap.segments if n > 0 or f & FIN]
+    assert sum(n for n, _ in carrying) == len(data), cap.segments
+    assert carrying[-1][1] & FIN and carrying[-1][0] > 0, f"the FIN went in a segment of its own: {cap.segments}"
+    assert sum(1 for _, f in cap.segments if f & FIN) == 1
+
+
+def test_keepalive_response_is_sent_at_once_without_fin(proxy):
+    with LoopbackCapture(proxy.port) as cap:
+        with RawConn(proxy.port, timeout=5) as c:
+            for _ in range(3):
+                started = time.monotonic()
+                r = c.request("GET", "/bytes/64")
+                assert r.status == 200 and r.body == pattern_bytes(64)
+                # Nothing held back for a later send: the answer comes well before any
+                # delayed-push timer (200 ms) could have released it.
+                assert time.monotonic() - started < 0.15
+            during = list(cap.segments)
+    assert not any(f & FIN for _, f in during), during
