@@ -16,6 +16,8 @@
 #   REQUESTS     measured requests (default 5000); WARM warm-up requests (default 200)
 #   TARGETS      subset of "turnout haproxy nginx" (default all three)
 #   TOP          how many of Turnout's costliest functions to list (default 15; 0: none)
+#   MODE         keepalive (default): every request on one keep-alive connection; close: a new connection per
+#                request, sent with Connection: close (accept, connection set-up and close included)
 #   KEEP=1       keep the work directory (configs, callgrind files)
 # Needs valgrind, nginx, haproxy, python3 (as root it installs valgrind, nginx-light and haproxy when missing).
 # Everything listens on 127.0.0.1; every process started here is stopped by PID on exit.
@@ -29,6 +31,8 @@ REQUESTS=${REQUESTS:-5000}
 WARM=${WARM:-200}
 TARGETS=${TARGETS:-turnout haproxy nginx}
 TOP=${TOP:-15}
+MODE=${MODE:-keepalive}
+[[ $MODE == keepalive || $MODE == close ]] || { printf '[instructions] error: MODE must be keepalive or close (got %s)\n' "$MODE" >&2; exit 1; }
 
 log() { printf '[instructions] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -100,16 +104,22 @@ ORIGIN_PID=$!
 PIDS+=("$ORIGIN_PID")
 wait_port "$ORIGIN_PORT" "$ORIGIN_PID" || die "origin nginx did not start"
 
-# Requests on one keep-alive connection; every response must be a 200 with the 64-byte body.
+# Requests on one keep-alive connection (MODE=close: a new connection for each, with Connection: close);
+# every response must be a 200 with the 64-byte body.
 client() { # count
-    python3 - "$PROXY_PORT" "$1" <<'EOF'
+    python3 - "$PROXY_PORT" "$1" "$MODE" <<'EOF'
 import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
-for _ in range(int(sys.argv[2])):
-    c.request("GET", "/64")
+port, count, close = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "close"
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+for _ in range(count):
+    if close:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/64", headers={"Connection": "close"} if close else {})
     r = c.getresponse()
     body = r.read()
     assert r.status == 200 and len(body) == 64, (r.status, len(body))
+    if close:
+        c.close()
 EOF
 }
 
@@ -223,7 +233,8 @@ EOF
     esac
 done
 
-echo "| proxy | user-space instructions per keep-alive request (callgrind, $REQUESTS requests) |"
+if [[ $MODE == close ]]; then what="request on a new connection"; else what="keep-alive request"; fi
+echo "| proxy | user-space instructions per $what (callgrind, $REQUESTS requests) |"
 echo "|---|---:|"
 for r in "${results[@]}"; do
     IFS=$'\t' read -r name count <<<"$r"

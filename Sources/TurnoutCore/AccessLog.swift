@@ -7,7 +7,7 @@ import Glibc
 /// What one access-log line says about one exchange. Byte views are valid only during
 /// the `write` call.
 struct AccessLogRecord {
-    var client: [UInt8]
+    var client: IPAddressText
     var clientPort: UInt16
     var method: UnsafeRawBufferPointer?
     var target: UnsafeRawBufferPointer?
@@ -172,7 +172,7 @@ final class AccessLogWriter {
     private func writeText(_ r: AccessLogRecord) {
         appendTime()
         buffer.append(0x20)
-        buffer.append(contentsOf: r.client)
+        r.client.withBytes { buffer.append(contentsOf: $0) }
         buffer.append(0x3A)
         appendInt(Int64(r.clientPort))
         appendStatic(" \"")
@@ -211,7 +211,7 @@ final class AccessLogWriter {
         appendStatic("{\"time\":\"")
         appendTime()
         appendStatic("\",\"client\":\"")
-        buffer.append(contentsOf: r.client)
+        r.client.withBytes { buffer.append(contentsOf: $0) }
         appendStatic("\",\"client_port\":")
         appendInt(Int64(r.clientPort))
         appendStatic(",\"method\":")

@@ -64,7 +64,7 @@ enum ResponseBodyMode {
 final class ClientConnection: EventHandler {
     unowned(unsafe) let worker: Worker
     /// The client's IP as text bytes (for X-Forwarded-For and the log).
-    let clientIP: [UInt8]
+    let clientIP: IPAddressText
     let clientPort: UInt16
     let clientAddress: IPAddress
     /// The client socket's byte stream (plain TCP; TLS slots in here).
@@ -906,7 +906,7 @@ final class ClientConnection: EventHandler {
                 upOut.append("X-Forwarded-For: ")
                 appendJoinedValues(src, kind: .xForwardedFor)
                 upOut.append(", ")
-                upOut.append(clientIP)
+                clientIP.withBytes { upOut.append($0) }
                 upOut.append("\r\n")
                 continue
             case .xForwardedProto:
@@ -949,7 +949,7 @@ final class ClientConnection: EventHandler {
         }
         if !sawForwardedFor {
             upOut.append("X-Forwarded-For: ")
-            upOut.append(clientIP)
+            clientIP.withBytes { upOut.append($0) }
             upOut.append("\r\n")
         }
         if !sawForwardedProto {

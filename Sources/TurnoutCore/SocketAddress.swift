@@ -54,36 +54,10 @@ public struct SocketAddress: Sendable {
     }
 
     /// The IP address as text (IPv4-mapped IPv6 shown as IPv4), "unix" otherwise.
-    public var ipText: String { String(decoding: ipTextBytes, as: UTF8.self) }
+    public var ipText: String { IPAddressText(self).string }
 
-    /// `ipText` as bytes, formatted in a stack buffer: the one allocation is the array
-    /// returned (made once per accepted connection).
-    public var ipTextBytes: [UInt8] {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN) + 1) { buf -> [UInt8] in
-            let base = buf.baseAddress!
-            let formatted: UnsafePointer<CChar>? = withUnsafeBytes(of: storage) { raw in
-                if family == AF_INET {
-                    var a = raw.load(as: sockaddr_in.self).sin_addr
-                    return inet_ntop(AF_INET, &a, base, socklen_t(buf.count))
-                }
-                if family == AF_INET6 {
-                    var a = raw.load(as: sockaddr_in6.self).sin6_addr
-                    let isMapped = withUnsafeBytes(of: a) { b in
-                        b[0..<10].allSatisfy { $0 == 0 } && b[10] == 0xFF && b[11] == 0xFF
-                    }
-                    if isMapped {
-                        var v4 = in_addr()
-                        withUnsafeMutableBytes(of: &v4) { d in withUnsafeBytes(of: a) { d.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[12..<16])) } }
-                        return inet_ntop(AF_INET, &v4, base, socklen_t(buf.count))
-                    }
-                    return inet_ntop(AF_INET6, &a, base, socklen_t(buf.count))
-                }
-                return nil
-            }
-            guard formatted != nil else { return Array("unix".utf8) }
-            return Array(UnsafeRawBufferPointer(start: base, count: strlen(base)))
-        }
-    }
+    /// `ipText` held inline, for a connection to keep without an allocation.
+    public var ipTextBytes: IPAddressText { IPAddressText(self) }
 
     /// The IP address as 128 bits (IPv4 held IPv4-mapped), for routing and trust checks.
     public var ipAddress: IPAddress {
@@ -105,6 +79,87 @@ public struct SocketAddress: Sendable {
             if family == AF_INET6 { return UInt16(bigEndian: raw.load(as: sockaddr_in6.self).sin6_port) }
             return 0
         }
+    }
+}
+
+/// An IP address as text, at most 45 bytes (`INET6_ADDRSTRLEN` less the NUL), held inline:
+/// a connection keeps its client's address for `X-Forwarded-For` and the logs with no
+/// allocation. IPv4 (and IPv4-mapped IPv6, shown as IPv4) is formatted here, digit by
+/// digit; other IPv6 addresses by `inet_ntop`, whose `sprintf` per group costs more.
+public struct IPAddressText: Sendable, Equatable {
+    private var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+    /// Bytes used.
+    public private(set) var count = 0
+
+    /// The address of `address`, or "unix" for anything but IPv4 and IPv6.
+    public init(_ address: SocketAddress) {
+        withUnsafeBytes(of: address.storage) { raw in
+            if address.family == AF_INET {
+                let a = raw.load(fromByteOffset: MemoryLayout<sockaddr_in>.offset(of: \.sin_addr)!, as: UInt32.self)
+                setIPv4(UInt32(bigEndian: a))
+                return
+            }
+            guard address.family == AF_INET6 else {
+                set("unix")
+                return
+            }
+            let a = raw.load(fromByteOffset: MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!, as: in6_addr.self)
+            withUnsafeBytes(of: a) { b in
+                if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF {
+                    setIPv4(UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15]))
+                    return
+                }
+                var copy = a
+                withUnsafeMutableBytes(of: &storage) { out in
+                    let text = out.baseAddress!.assumingMemoryBound(to: CChar.self)
+                    // 48 bytes hold the longest form and its NUL.
+                    count = inet_ntop(AF_INET6, &copy, text, socklen_t(out.count)) != nil ? strlen(text) : 0
+                }
+            }
+        }
+    }
+
+    private mutating func set(_ text: StaticString) {
+        withUnsafeMutableBytes(of: &storage) { out in
+            out.copyMemory(from: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+        count = text.utf8CodeUnitCount
+    }
+
+    /// Dotted decimal of `ip` (host byte order).
+    private mutating func setIPv4(_ ip: UInt32) {
+        var n = 0
+        withUnsafeMutableBytes(of: &storage) { out in
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let octet = Int((ip >> UInt32(shift)) & 0xFF)
+                if octet >= 100 {
+                    out[n] = UInt8(ascii: "0") + UInt8(octet / 100)
+                    n += 1
+                }
+                if octet >= 10 {
+                    out[n] = UInt8(ascii: "0") + UInt8(octet / 10 % 10)
+                    n += 1
+                }
+                out[n] = UInt8(ascii: "0") + UInt8(octet % 10)
+                n += 1
+                if shift > 0 {
+                    out[n] = UInt8(ascii: ".")
+                    n += 1
+                }
+            }
+        }
+        count = n
+    }
+
+    /// Calls `body` with the text's bytes (valid only during the call).
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(of: storage) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+    }
+
+    public var string: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+
+    public static func == (a: IPAddressText, b: IPAddressText) -> Bool {
+        a.withBytes { x in b.withBytes { y in x.elementsEqual(y) } }
     }
 }
 

@@ -405,7 +405,7 @@ public final class Worker {
 
     /// Logs an override the router did not follow: at most one line a second per worker
     /// (the public can send overrides at will), with the count since the last line.
-    func logIgnoredOverride(_ outcome: IgnoredOverride, clientIP: [UInt8]) {
+    func logIgnoredOverride(_ outcome: IgnoredOverride, clientIP: IPAddressText) {
         let why: String
         switch outcome {
         case .none: return
@@ -419,7 +419,7 @@ public final class Worker {
         logger.info(
             "ignored a pool override: \(why)",
             metadata: [
-                "turnout.client": "\(String(decoding: clientIP, as: UTF8.self))",
+                "turnout.client": "\(clientIP.string)",
                 "turnout.requests": "\(ignoredOverrides)", "turnout.worker": "\(index)",
             ])
         ignoredOverrides = 0
@@ -470,10 +470,10 @@ public final class Worker {
             "\(reason)", metadata: ["turnout.member": "\(member?.label ?? "-")", "turnout.worker": "\(index)"])
     }
 
-    func logClientReason(_ reason: String, clientIP: [UInt8]) {
+    func logClientReason(_ reason: String, clientIP: IPAddressText) {
         logger.info(
             "rejected request: \(reason)",
-            metadata: ["turnout.client": "\(String(decoding: clientIP, as: UTF8.self))", "turnout.worker": "\(index)"])
+            metadata: ["turnout.client": "\(clientIP.string)", "turnout.worker": "\(index)"])
     }
 }
 

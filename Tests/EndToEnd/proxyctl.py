@@ -55,10 +55,11 @@ def make_config(listen_port: int, pools: dict, active: str = "blue", *, workers:
                 upstream: dict | None = None, log: dict | None = None, split: dict | None = None,
                 routing: dict | None = None, admin: dict | None = None, state: dict | None = None,
                 connect: dict | None = None, busy_poll: str | None = None,
-                defer_accept: bool | None = None) -> dict:
+                defer_accept: bool | None = None, also_ipv6: bool = False) -> dict:
     cfg: dict = {
         "workers": workers,
-        "listen": [f"127.0.0.1:{listen_port}"],
+        # also_ipv6: a second listener on [::1] with the same port.
+        "listen": [f"127.0.0.1:{listen_port}"] + ([f'"[::1]:{listen_port}"'] if also_ipv6 else []),
         "pools": {name: {"members": list(members)} for name, members in pools.items()},
     }
     if split:

@@ -1,9 +1,13 @@
 """Basic proxying and header rewriting: status and body pass through, end-to-end header
 order and spelling survive both ways, X-Forwarded-*, X-Request-Id, hop-by-hop removal."""
 
+import json
 import re
+import socket
 
-from client import RawConn, curl, pattern_bytes
+import pytest
+
+from client import RawConn, curl, pattern_bytes, wait_until
 from origins import header_value, header_values
 
 
@@ -59,6 +63,32 @@ def test_response_header_order_and_spelling_preserved(proxy, origin):
     ]
     names = {k.lower() for k, _ in expected}
     assert [(k, v) for k, v in r.headers if k.lower() in names] == expected
+
+
+def _ipv6_loopback_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback_available(), reason="no IPv6 loopback")
+def test_ipv6_client_address_in_forwarded_for_and_access_log(turnout, origin):
+    proxy = turnout([origin.addr], also_ipv6=True)
+    with socket.create_connection(("::1", proxy.port), timeout=5) as s:
+        s.sendall(b"GET /echo?v6=1 HTTP/1.1\r\nHost: e2e.test\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert header_values(json.loads(body)["headers"], "X-Forwarded-For") == ["::1"]
+    # A client on 127.0.0.1 of the same proxy is formatted as IPv4.
+    with RawConn(proxy.port) as c:
+        assert header_values(c.request("GET", "/echo?v4=1").json()["headers"], "X-Forwarded-For") == ["127.0.0.1"]
+    assert wait_until(lambda: '"client":"::1"' in proxy.stdout(), timeout=5), proxy.stdout()[-2000:]
 
 
 def test_host_and_forwarded_headers(proxy, origin):
