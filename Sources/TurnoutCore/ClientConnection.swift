@@ -248,7 +248,7 @@ final class ClientConnection: EventHandler {
 
     init(fd: Int32, address: SocketAddress, worker: Worker) {
         self.worker = worker
-        self.clientIP = address.ipTextBytes
+        self.clientIP = address.ipAddressText
         self.clientPort = address.port
         self.clientAddress = address.ipAddress
         self.ex = worker.exchanges.idle

@@ -57,7 +57,7 @@ public struct SocketAddress: Sendable {
     public var ipText: String { IPAddressText(self).string }
 
     /// `ipText` held inline, for a connection to keep without an allocation.
-    public var ipTextBytes: IPAddressText { IPAddressText(self) }
+    public var ipAddressText: IPAddressText { IPAddressText(self) }
 
     /// The IP address as 128 bits (IPv4 held IPv4-mapped), for routing and trust checks.
     public var ipAddress: IPAddress {

@@ -9,7 +9,7 @@ import TurnoutCore
 func clientAddressTextMatchesTheAddress(_ host: String, _ expected: String) throws {
     let address = try #require(SocketAddress(host: host, port: 8080))
     #expect(address.ipText == expected)
-    #expect(address.ipTextBytes.withBytes { Array($0) } == Array(expected.utf8))
+    #expect(address.ipAddressText.withBytes { Array($0) } == Array(expected.utf8))
 }
 
 /// The IPv4 formatter (digit by digit, no inet_ntop) on every octet value in every position.
@@ -30,6 +30,6 @@ func clientAddressTextMatchesTheAddress(_ host: String, _ expected: String) thro
 @Test func addressTextIsHeldInline() {
     // 48 bytes of text and a count: no heap storage to allocate per connection.
     #expect(MemoryLayout<IPAddressText>.size == 56)
-    #expect(SocketAddress(host: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", port: 1)?.ipTextBytes.count == 39)
+    #expect(SocketAddress(host: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", port: 1)?.ipAddressText.count == 39)
     #expect(SocketAddress(host: "1:0:0:2::3", port: 1)?.ipText == "1:0:0:2::3")
 }
