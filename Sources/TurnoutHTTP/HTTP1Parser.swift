@@ -99,8 +99,10 @@ public enum HTTP1Parser {
     public static func parseRequest(
         _ bytes: UnsafeRawBufferPointer, limits: HTTPHeadLimits, into head: inout HTTPRequestHead
     ) throws(HTTPParseError) {
-        head.headers.removeAll(keepingCapacity: true)
-        head.connectionTokens.removeAll(keepingCapacity: true)
+        // Usually already empty (the connection clears a head when its exchange ends);
+        // emptying an empty array still costs a generic `replaceSubrange` call.
+        if !head.headers.isEmpty { head.headers.removeAll(keepingCapacity: true) }
+        if !head.connectionTokens.isEmpty { head.connectionTokens.removeAll(keepingCapacity: true) }
         head.hostIndex = -1
         head.requestIDIndex = -1
         head.upgradeIndex = -1
@@ -177,8 +179,10 @@ public enum HTTP1Parser {
         _ bytes: UnsafeRawBufferPointer, requestMethod: HTTPMethod, limits: HTTPHeadLimits,
         into head: inout HTTPResponseHead
     ) throws(HTTPParseError) {
-        head.headers.removeAll(keepingCapacity: true)
-        head.connectionTokens.removeAll(keepingCapacity: true)
+        // Usually already empty (the connection clears a head when its exchange ends);
+        // emptying an empty array still costs a generic `replaceSubrange` call.
+        if !head.headers.isEmpty { head.headers.removeAll(keepingCapacity: true) }
+        if !head.connectionTokens.isEmpty { head.connectionTokens.removeAll(keepingCapacity: true) }
         head.upgradeIndex = -1
         head.headLength = bytes.count
         let n = bytes.count

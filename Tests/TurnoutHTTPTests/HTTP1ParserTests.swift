@@ -609,3 +609,36 @@ struct HTTP1ParserResponseTests {
         #expect(parseResponse("HTTP/1.1 200 OK\r\n\(fields)\r\n", limits: HTTPHeadLimits(maxHeaderCount: 4)).failure == .tooManyHeaders)
     }
 }
+
+// MARK: - Reusing a head
+
+@Suite("HTTP1Parser head reuse")
+struct HTTP1ParserHeadReuseTests {
+    /// A head parsed into again (as a keep-alive connection does when its head was not
+    /// cleared) holds only the second message's fields and tokens.
+    @Test func parsingIntoAUsedHeadReplacesItsFieldsAndTokens() throws {
+        let first = utf8("GET /a HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nX-Two: 2\r\nConnection: x-one, x-two\r\n\r\n")
+        let second = utf8("GET /b HTTP/1.1\r\nHost: b\r\n\r\n")
+        var head = HTTPRequestHead()
+        try first.withUnsafeBytes { try HTTP1Parser.parseRequest($0, limits: HTTPHeadLimits(), into: &head) }
+        #expect(head.headers.count == 4)
+        #expect(head.connectionTokens.count == 2)
+        try second.withUnsafeBytes { try HTTP1Parser.parseRequest($0, limits: HTTPHeadLimits(), into: &head) }
+        #expect(head.headers.count == 1)
+        #expect(head.connectionTokens.isEmpty)
+        #expect(text(second, head.headers[0].value) == "b")
+
+        let firstResponse = utf8("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1\r\nConnection: x-a\r\n\r\n")
+        let secondResponse = utf8("HTTP/1.1 204 No Content\r\nX-B: 2\r\n\r\n")
+        var response = HTTPResponseHead()
+        try firstResponse.withUnsafeBytes {
+            try HTTP1Parser.parseResponse($0, requestMethod: .get, limits: HTTPHeadLimits(), into: &response)
+        }
+        #expect(response.headers.count == 3 && response.connectionTokens.count == 1)
+        try secondResponse.withUnsafeBytes {
+            try HTTP1Parser.parseResponse($0, requestMethod: .get, limits: HTTPHeadLimits(), into: &response)
+        }
+        #expect(response.headers.count == 1 && response.connectionTokens.isEmpty)
+        #expect(text(secondResponse, response.headers[0].name) == "X-B")
+    }
+}
