@@ -87,6 +87,9 @@ final class ClientConnection: EventHandler {
     private var requestPassEnd = 0
     private var responsePhase = ResponsePhase.none
     private var closeAfterResponse = false
+    /// The last response bytes went with `MSG_MORE`: the kernel may still hold them back
+    /// for the FIN (see `writeClient`).
+    private var isTailHeld = false
     private var upstream: UpstreamConnection?
     private var pool: PoolState?
     private var member: MemberState?
@@ -1488,6 +1491,7 @@ final class ClientConnection: EventHandler {
             return false
         case .processed(var n):
             bytesOut += Int64(n)
+            if closesAfter { isTailHeld = true }
             let fromOut = min(n, outCount)
             outBuf.readIndex += fromOut
             n -= fromOut
@@ -1627,7 +1631,15 @@ final class ClientConnection: EventHandler {
             // it unread, and the client may still be sending it.)
             let isClientDone = requestComplete && isRequestReceived && isHeadParsed && !head.isKeepAlive
                 && inBuf.writeIndex == requestPassEnd && !isReadable
-            if isClientDone { close() } else { closeGracefully() }
+            if isClientDone {
+                // A close with input still unread (sent after our last read) resets the
+                // connection and discards what the kernel holds: a held tail goes out
+                // with the FIN by shutdown first, as it did when it was sent at once.
+                if isTailHeld { transport.shutdownWrite(fd) }
+                close()
+            } else {
+                closeGracefully()
+            }
             return true
         }
         // Ready for the next request on this connection.

@@ -110,11 +110,14 @@ public struct IPAddressText: Sendable, Equatable {
                     return
                 }
                 var copy = a
-                withUnsafeMutableBytes(of: &storage) { out in
+                let formatted = withUnsafeMutableBytes(of: &storage) { out -> Bool in
                     let text = out.baseAddress!.assumingMemoryBound(to: CChar.self)
                     // 48 bytes hold the longest form and its NUL.
-                    count = inet_ntop(AF_INET6, &copy, text, socklen_t(out.count)) != nil ? strlen(text) : 0
+                    guard inet_ntop(AF_INET6, &copy, text, socklen_t(out.count)) != nil else { return false }
+                    count = strlen(text)
+                    return true
                 }
+                if !formatted { set("unix") }
             }
         }
     }
