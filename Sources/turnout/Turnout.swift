@@ -99,8 +99,15 @@ extension Turnout {
                 printError("turnout demo: cannot create a state directory in /tmp")
                 throw ExitCode(1)
             }
-            cfg.state.file = dir + "/state.json"
-            cfg.state.auditFile = dir + "/audit.log"
+            let stateFile = dir + "/state.json"
+            let auditFile = dir + "/audit.log"
+            cfg.state.file = stateFile
+            cfg.state.auditFile = auditFile
+            // The state directory is the demo's own: gone again when the demo stops.
+            defer {
+                for file in [stateFile, auditFile, stateFile + ".tmp-\(getpid())"] { unlink(file) }
+                rmdir(dir)
+            }
             do {
                 _ = try TurnoutProcess.serve(config: cfg, logger: logger) { _, control in
                     print(DemoConfig.banner(port: port, bluePort: blue.port, greenPort: green.port, adminSocket: control.socketPath))

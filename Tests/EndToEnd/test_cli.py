@@ -1,5 +1,6 @@
 """The command line: `turnout check`, `turnout run` with a bad config, `turnout demo`."""
 
+import glob
 import os
 import re
 from pathlib import Path
@@ -113,6 +114,7 @@ def test_run_with_bad_config_exits_nonzero(turnout_bin, tmp_path):
 def test_demo(turnout_bin, tmp_path):
     if port_accepts(8080):
         pytest.skip("127.0.0.1:8080 is busy")
+    state_dirs_before = set(glob.glob("/tmp/turnout-demo-*"))
     out = open(tmp_path / "demo.out", "wb")
     err = open(tmp_path / "demo.err", "wb")
     proc = subprocess.Popen([turnout_bin, "demo"], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
@@ -162,6 +164,8 @@ def test_demo(turnout_bin, tmp_path):
         out.close()
         err.close()
     assert proc.returncode == 0, f"demo exit code {proc.returncode}"
+    # The demo's state directory (a fresh one per run) is removed when it stops.
+    assert set(glob.glob("/tmp/turnout-demo-*")) <= state_dirs_before
 
 
 def test_readme_config_is_valid(turnout_bin, tmp_path):
