@@ -107,7 +107,7 @@ public struct IPAddressText: Sendable, Equatable {
             let a = raw.load(fromByteOffset: MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!, as: in6_addr.self)
             withUnsafeBytes(of: a) { b in
                 if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF {
-                    setIPv4(UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15]))
+                    setIPv4(IPAddressText.lastFour(b))
                     return
                 }
                 setIPv6(b)
@@ -120,6 +120,11 @@ public struct IPAddressText: Sendable, Equatable {
             out.copyMemory(from: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         }
         count = text.utf8CodeUnitCount
+    }
+
+    /// The IPv4 address in the last four of an IPv6 address's 16 bytes (host byte order).
+    private static func lastFour(_ b: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15])
     }
 
     /// Dotted decimal of `ip` (host byte order).
@@ -152,7 +157,7 @@ public struct IPAddressText: Sendable, Equatable {
             // IPv4-compatible (deprecated), which inet_ntop writes as ::a.b.c.d.
             append(byte: UInt8(ascii: ":"))
             append(byte: UInt8(ascii: ":"))
-            appendIPv4(UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15]))
+            appendIPv4(IPAddressText.lastFour(b))
             return
         }
         var needsColon = false

@@ -58,6 +58,14 @@ extension HTTPHeadStorage {
         headers = storage
         connectionTokens = tokens
     }
+
+    /// Empties the field and token arrays before a parse, keeping their capacity. They are
+    /// usually empty already (the connection clears a head when its exchange ends), and
+    /// emptying an empty array still costs a generic `replaceSubrange` call.
+    mutating func removeFields() {
+        if !headers.isEmpty { headers.removeAll(keepingCapacity: true) }
+        if !connectionTokens.isEmpty { connectionTokens.removeAll(keepingCapacity: true) }
+    }
 }
 
 /// A parsed response head; see `HTTPRequestHead`.
@@ -99,10 +107,7 @@ public enum HTTP1Parser {
     public static func parseRequest(
         _ bytes: UnsafeRawBufferPointer, limits: HTTPHeadLimits, into head: inout HTTPRequestHead
     ) throws(HTTPParseError) {
-        // Usually already empty (the connection clears a head when its exchange ends);
-        // emptying an empty array still costs a generic `replaceSubrange` call.
-        if !head.headers.isEmpty { head.headers.removeAll(keepingCapacity: true) }
-        if !head.connectionTokens.isEmpty { head.connectionTokens.removeAll(keepingCapacity: true) }
+        head.removeFields()
         head.hostIndex = -1
         head.requestIDIndex = -1
         head.upgradeIndex = -1
@@ -179,10 +184,7 @@ public enum HTTP1Parser {
         _ bytes: UnsafeRawBufferPointer, requestMethod: HTTPMethod, limits: HTTPHeadLimits,
         into head: inout HTTPResponseHead
     ) throws(HTTPParseError) {
-        // Usually already empty (the connection clears a head when its exchange ends);
-        // emptying an empty array still costs a generic `replaceSubrange` call.
-        if !head.headers.isEmpty { head.headers.removeAll(keepingCapacity: true) }
-        if !head.connectionTokens.isEmpty { head.connectionTokens.removeAll(keepingCapacity: true) }
+        head.removeFields()
         head.upgradeIndex = -1
         head.headLength = bytes.count
         let n = bytes.count
