@@ -10,7 +10,7 @@ import class Foundation.ProcessInfo
 /// access to a class's stored property through `inout` otherwise costs a
 /// `swift_beginAccess`/`swift_endAccess` pair: about a tenth of the proxy's user-space
 /// CPU per request, see docs/benchmarks.md). Debug builds and the tests keep them.
-let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))]
 let ioSettings: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 var package = Package(

@@ -27,8 +27,12 @@
 #   DURATION     seconds per wrk run (default 8)
 #   WARMUP       seconds of untimed warm-up per target and case before round 1 (default 1)
 #   QUICK=1      smoke test: 1 round of 2 s
-#   TARGETS      space-separated subset of "direct nginx haproxy turnout turnout-bp"
-#                (turnout-bp: Turnout with busy_poll set to BUSY_POLL; not in the default set)
+#   TARGETS      space-separated subset of "direct nginx haproxy turnout turnout-bp turnout-base"
+#                (turnout-bp: Turnout with busy_poll set to BUSY_POLL; turnout-base: the binary
+#                BASE_BIN with Turnout's configuration, to measure a change before and after in
+#                the same interleaved run; neither is in the default set)
+#   BASE_BIN     binary of the turnout-base target (for example one built from an earlier
+#                commit in a git worktree)
 #   BUSY_POLL    busy_poll of the turnout-bp target (default 50us)
 #   CASES        space-separated subset of "keepalive-64B keepalive-64KiB close-64B single-64B"
 #                (single-64B: one keep-alive connection, one request at a time; not by default)
@@ -243,9 +247,9 @@ for _ in range(int(sys.argv[1])):
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
-read -r ORIGIN_PORT NGINX_PORT HAPROXY_PORT TURNOUT_PORT TURNOUT_BP_PORT < <(pick_ports 5)
+read -r ORIGIN_PORT NGINX_PORT HAPROXY_PORT TURNOUT_PORT TURNOUT_BP_PORT TURNOUT_BASE_PORT < <(pick_ports 6)
 declare -A PORT=([direct]=$ORIGIN_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [turnout]=$TURNOUT_PORT
-                 [turnout-bp]=$TURNOUT_BP_PORT)
+                 [turnout-bp]=$TURNOUT_BP_PORT [turnout-base]=$TURNOUT_BASE_PORT)
 
 wait_listening() { # port pid name
     local port=$1 pid=$2 name=$3
@@ -260,7 +264,7 @@ wait_listening() { # port pid name
 
 # ---------------------------------------------------------------- origin
 
-mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy" "$WORK/turnout" "$WORK/turnout-bp" "$WORK/raw"
+mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy" "$WORK/turnout" "$WORK/turnout-bp" "$WORK/turnout-base" "$WORK/raw"
 head -c 64 /dev/zero | tr '\0' 'a' >"$WORK/origin/www/64"
 head -c 65536 /dev/zero | tr '\0' 'b' >"$WORK/origin/www/64k"
 
@@ -394,10 +398,10 @@ EOF
     wait_listening "$HAPROXY_PORT" "${PID[haproxy]}" haproxy || { cat "$WORK/haproxy/stdout.log" >&2 || true; die "haproxy failed to start"; }
 fi
 
-start_turnout() { # target port extra-config-lines
-    local t=$1 port=$2 extra=$3
-    if [[ ! -x $TURNOUT_BIN ]]; then
-        SKIP[$t]="binary not found at $TURNOUT_BIN (build it with make build)"
+start_turnout() { # target port extra-config-lines [binary]
+    local t=$1 port=$2 extra=$3 bin=${4:-$TURNOUT_BIN}
+    if [[ ! -x $bin ]]; then
+        SKIP[$t]="binary not found at ${bin:-(BASE_BIN not set)} (build it with make build)"
         log "skipping $t: ${SKIP[$t]}"
         return 0
     fi
@@ -418,7 +422,7 @@ log:
 $TURNOUT_DEFER
 $extra
 EOF
-    start_bg "$t" "$WORK/$t/turnout.log" "$TURNOUT_BIN" run --config "$WORK/$t/turnout.yaml"
+    start_bg "$t" "$WORK/$t/turnout.log" "$bin" run --config "$WORK/$t/turnout.yaml"
     wait_listening "$port" "${PID[$t]}" "$t" || {
         tail -n 30 "$WORK/$t/turnout.log" >&2 || true
         die "$t failed to start"
@@ -426,9 +430,10 @@ EOF
 }
 if want turnout; then start_turnout turnout "$TURNOUT_PORT" ""; fi
 if want turnout-bp; then start_turnout turnout-bp "$TURNOUT_BP_PORT" "busy_poll: $BUSY_POLL"; fi
+if want turnout-base; then start_turnout turnout-base "$TURNOUT_BASE_PORT" "" "${BASE_BIN:-}"; fi
 
 ACTIVE=()
-for t in direct nginx haproxy turnout turnout-bp; do
+for t in direct nginx haproxy turnout turnout-bp turnout-base; do
     if [[ $t == direct ]] || { want "$t" && [[ -z ${SKIP[$t]:-} ]]; }; then ACTIVE+=("$t"); fi
 done
 

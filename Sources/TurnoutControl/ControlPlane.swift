@@ -113,6 +113,7 @@ public final class ControlPlane {
         server.drainAndWait()
         loop.close(ackWakeup)
         loop.close(signals)
+        loop.releaseRetired()
         logger.info("stopped")
         return receivedSignal
     }

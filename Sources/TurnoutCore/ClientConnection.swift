@@ -62,7 +62,14 @@ enum ResponseBodyMode {
 }
 
 final class ClientConnection: EventHandler {
-    unowned(unsafe) let worker: Worker
+    /// Strong references, so that calls on them borrow a stored `let` of the connection:
+    /// through an `unowned(unsafe)` worker, and through the worker's own fields, every call
+    /// retained and released its target. No cycle outlives the connection: the worker
+    /// closes every connection when it stops, and a closed one is dropped by the loop.
+    let worker: Worker
+    let loop: EventLoop
+    let buffers: BufferPool
+    let exchanges: ExchangePool
     /// The client's IP as text bytes (for X-Forwarded-For and the log).
     let clientIP: IPAddressText
     let clientPort: UInt16
@@ -101,148 +108,148 @@ final class ClientConnection: EventHandler {
     private var ex: UnsafeMutablePointer<ExchangeState>
 
     private var outBuf: IOBuffer {
-        _read { yield ex.pointee.outBuf }
-        _modify { yield &ex.pointee.outBuf }
+        _read { yield ex.pointee.v.outBuf }
+        _modify { yield &ex.pointee.v.outBuf }
     }
     private var upIn: IOBuffer {
-        _read { yield ex.pointee.upIn }
-        _modify { yield &ex.pointee.upIn }
+        _read { yield ex.pointee.v.upIn }
+        _modify { yield &ex.pointee.v.upIn }
     }
     private var upOut: IOBuffer {
-        _read { yield ex.pointee.upOut }
-        _modify { yield &ex.pointee.upOut }
+        _read { yield ex.pointee.v.upOut }
+        _modify { yield &ex.pointee.v.upOut }
     }
     private var scanner: HTTP1HeadScanner {
-        _read { yield ex.pointee.scanner }
-        _modify { yield &ex.pointee.scanner }
+        _read { yield ex.pointee.v.scanner }
+        _modify { yield &ex.pointee.v.scanner }
     }
     private var isHeadParsed: Bool {
-        _read { yield ex.pointee.isHeadParsed }
-        _modify { yield &ex.pointee.isHeadParsed }
+        _read { yield ex.pointee.v.isHeadParsed }
+        _modify { yield &ex.pointee.v.isHeadParsed }
     }
     private var head: HTTPRequestHead {
         _read { yield ex.pointee.head }
         _modify { yield &ex.pointee.head }
     }
     private var requestRemaining: Int64 {
-        _read { yield ex.pointee.requestRemaining }
-        _modify { yield &ex.pointee.requestRemaining }
+        _read { yield ex.pointee.v.requestRemaining }
+        _modify { yield &ex.pointee.v.requestRemaining }
     }
     private var requestChunked: ChunkedDecoder {
-        _read { yield ex.pointee.requestChunked }
-        _modify { yield &ex.pointee.requestChunked }
+        _read { yield ex.pointee.v.requestChunked }
+        _modify { yield &ex.pointee.v.requestChunked }
     }
     private var isRequestReceived: Bool {
-        _read { yield ex.pointee.isRequestReceived }
-        _modify { yield &ex.pointee.isRequestReceived }
+        _read { yield ex.pointee.v.isRequestReceived }
+        _modify { yield &ex.pointee.v.isRequestReceived }
     }
     private var requestBodySent: Int64 {
-        _read { yield ex.pointee.requestBodySent }
-        _modify { yield &ex.pointee.requestBodySent }
+        _read { yield ex.pointee.v.requestBodySent }
+        _modify { yield &ex.pointee.v.requestBodySent }
     }
     private var hasWrittenUpstream: Bool {
-        _read { yield ex.pointee.hasWrittenUpstream }
-        _modify { yield &ex.pointee.hasWrittenUpstream }
+        _read { yield ex.pointee.v.hasWrittenUpstream }
+        _modify { yield &ex.pointee.v.hasWrittenUpstream }
     }
     private var rateWindowStart: UInt64 {
-        _read { yield ex.pointee.rateWindowStart }
-        _modify { yield &ex.pointee.rateWindowStart }
+        _read { yield ex.pointee.v.rateWindowStart }
+        _modify { yield &ex.pointee.v.rateWindowStart }
     }
     private var rateWindowBytes: Int64 {
-        _read { yield ex.pointee.rateWindowBytes }
-        _modify { yield &ex.pointee.rateWindowBytes }
+        _read { yield ex.pointee.v.rateWindowBytes }
+        _modify { yield &ex.pointee.v.rateWindowBytes }
     }
     private var isRatePaused: Bool {
-        _read { yield ex.pointee.isRatePaused }
-        _modify { yield &ex.pointee.isRatePaused }
+        _read { yield ex.pointee.v.isRatePaused }
+        _modify { yield &ex.pointee.v.isRatePaused }
     }
     private var requestIDBytes: [UInt8] {
         _read { yield ex.pointee.requestIDBytes }
         _modify { yield &ex.pointee.requestIDBytes }
     }
     private var hasRetried: Bool {
-        _read { yield ex.pointee.hasRetried }
-        _modify { yield &ex.pointee.hasRetried }
+        _read { yield ex.pointee.v.hasRetried }
+        _modify { yield &ex.pointee.v.hasRetried }
     }
     private var decision: RoutingDecision {
-        _read { yield ex.pointee.decision }
-        _modify { yield &ex.pointee.decision }
+        _read { yield ex.pointee.v.decision }
+        _modify { yield &ex.pointee.v.decision }
     }
     private var isCountedOutstanding: Bool {
-        _read { yield ex.pointee.isCountedOutstanding }
-        _modify { yield &ex.pointee.isCountedOutstanding }
+        _read { yield ex.pointee.v.isCountedOutstanding }
+        _modify { yield &ex.pointee.v.isCountedOutstanding }
     }
     private var responseScanner: HTTP1HeadScanner {
-        _read { yield ex.pointee.responseScanner }
-        _modify { yield &ex.pointee.responseScanner }
+        _read { yield ex.pointee.v.responseScanner }
+        _modify { yield &ex.pointee.v.responseScanner }
     }
     private var response: HTTPResponseHead {
         _read { yield ex.pointee.response }
         _modify { yield &ex.pointee.response }
     }
     private var responseMode: ResponseBodyMode {
-        _read { yield ex.pointee.responseMode }
-        _modify { yield &ex.pointee.responseMode }
+        _read { yield ex.pointee.v.responseMode }
+        _modify { yield &ex.pointee.v.responseMode }
     }
     private var responsePassEnd: Int {
-        _read { yield ex.pointee.responsePassEnd }
-        _modify { yield &ex.pointee.responsePassEnd }
+        _read { yield ex.pointee.v.responsePassEnd }
+        _modify { yield &ex.pointee.v.responsePassEnd }
     }
     private var responseDecodeIndex: Int {
-        _read { yield ex.pointee.responseDecodeIndex }
-        _modify { yield &ex.pointee.responseDecodeIndex }
+        _read { yield ex.pointee.v.responseDecodeIndex }
+        _modify { yield &ex.pointee.v.responseDecodeIndex }
     }
     private var responseRemaining: Int64 {
-        _read { yield ex.pointee.responseRemaining }
-        _modify { yield &ex.pointee.responseRemaining }
+        _read { yield ex.pointee.v.responseRemaining }
+        _modify { yield &ex.pointee.v.responseRemaining }
     }
     private var responseChunked: ChunkedDecoder {
-        _read { yield ex.pointee.responseChunked }
-        _modify { yield &ex.pointee.responseChunked }
+        _read { yield ex.pointee.v.responseChunked }
+        _modify { yield &ex.pointee.v.responseChunked }
     }
     private var isResponseReceived: Bool {
-        _read { yield ex.pointee.isResponseReceived }
-        _modify { yield &ex.pointee.isResponseReceived }
+        _read { yield ex.pointee.v.isResponseReceived }
+        _modify { yield &ex.pointee.v.isResponseReceived }
     }
     private var hasResponseBytes: Bool {
-        _read { yield ex.pointee.hasResponseBytes }
-        _modify { yield &ex.pointee.hasResponseBytes }
+        _read { yield ex.pointee.v.hasResponseBytes }
+        _modify { yield &ex.pointee.v.hasResponseBytes }
     }
     private var hasSentResponseHead: Bool {
-        _read { yield ex.pointee.hasSentResponseHead }
-        _modify { yield &ex.pointee.hasSentResponseHead }
+        _read { yield ex.pointee.v.hasSentResponseHead }
+        _modify { yield &ex.pointee.v.hasSentResponseHead }
     }
     private var chunkSuffixPending: Int {
-        _read { yield ex.pointee.chunkSuffixPending }
-        _modify { yield &ex.pointee.chunkSuffixPending }
+        _read { yield ex.pointee.v.chunkSuffixPending }
+        _modify { yield &ex.pointee.v.chunkSuffixPending }
     }
     private var startNanos: UInt64 {
-        _read { yield ex.pointee.startNanos }
-        _modify { yield &ex.pointee.startNanos }
+        _read { yield ex.pointee.v.startNanos }
+        _modify { yield &ex.pointee.v.startNanos }
     }
     private var bytesIn: Int64 {
-        _read { yield ex.pointee.bytesIn }
-        _modify { yield &ex.pointee.bytesIn }
+        _read { yield ex.pointee.v.bytesIn }
+        _modify { yield &ex.pointee.v.bytesIn }
     }
     private var bytesOut: Int64 {
-        _read { yield ex.pointee.bytesOut }
-        _modify { yield &ex.pointee.bytesOut }
+        _read { yield ex.pointee.v.bytesOut }
+        _modify { yield &ex.pointee.v.bytesOut }
     }
     private var status: Int {
-        _read { yield ex.pointee.status }
-        _modify { yield &ex.pointee.status }
+        _read { yield ex.pointee.v.status }
+        _modify { yield &ex.pointee.v.status }
     }
     private var errorNote: StaticString {
-        _read { yield ex.pointee.errorNote }
-        _modify { yield &ex.pointee.errorNote }
+        _read { yield ex.pointee.v.errorNote }
+        _modify { yield &ex.pointee.v.errorNote }
     }
     private var splicePipe: SplicePipe? {
-        _read { yield ex.pointee.splicePipe }
-        _modify { yield &ex.pointee.splicePipe }
+        _read { yield ex.pointee.v.splicePipe }
+        _modify { yield &ex.pointee.v.splicePipe }
     }
     private var pipeBytes: Int {
-        _read { yield ex.pointee.pipeBytes }
-        _modify { yield &ex.pointee.pipeBytes }
+        _read { yield ex.pointee.v.pipeBytes }
+        _modify { yield &ex.pointee.v.pipeBytes }
     }
     private var tunnelHead: [UInt8] {
         _read { yield ex.pointee.tunnelHead }
@@ -251,23 +258,26 @@ final class ClientConnection: EventHandler {
 
     init(fd: Int32, address: SocketAddress, worker: Worker) {
         self.worker = worker
+        self.loop = worker.loop
+        self.buffers = worker.buffers
+        self.exchanges = worker.exchanges
         self.clientIP = address.ipAddressText
         self.clientPort = address.port
         self.clientAddress = address.ipAddress
-        self.ex = worker.exchanges.idle
+        self.ex = exchanges.idle
         super.init(fd: fd)
     }
 
     /// Takes exchange state from the pool (at a request's first byte).
     private func attachExchange() {
-        if ex == worker.exchanges.idle { ex = worker.exchanges.take() }
+        if ex == exchanges.idle { ex = exchanges.take() }
     }
 
     /// Returns the exchange state (when the connection goes idle or closes).
     private func detachExchange() {
-        if ex != worker.exchanges.idle {
-            worker.exchanges.give(ex)
-            ex = worker.exchanges.idle
+        if ex != exchanges.idle {
+            exchanges.give(ex)
+            ex = exchanges.idle
         }
     }
 
@@ -278,7 +288,6 @@ final class ClientConnection: EventHandler {
     /// True once a response completed on this connection.
     private var hasServedRequest = false
 
-    private var loop: EventLoop { worker.loop }
     private var settings: ProxySettings { worker.settings }
 
     /// Called once after registration.
@@ -418,7 +427,7 @@ final class ClientConnection: EventHandler {
                 return false
             }
         }
-        inBuf.attach(worker.buffers)
+        inBuf.attach(buffers)
         if inBuf.writableBytes == 0 && !makeRoomInInBuf() {
             if requestPhase == .body { isRatePaused = true }
             return false
@@ -489,7 +498,7 @@ final class ClientConnection: EventHandler {
     /// may look empty while it still holds the current request head (kept for a retry
     /// and the access log), so it stays.
     private func releaseIdleInBuf() {
-        if requestPhase == .idle { inBuf.releaseIfEmpty(worker.buffers) }
+        if requestPhase == .idle { inBuf.releaseIfEmpty(buffers) }
     }
 
     /// Frees space at the end of `inBuf` by moving retained bytes to the front, or by
@@ -518,7 +527,7 @@ final class ClientConnection: EventHandler {
         if requestPhase == .head || requestPhase == .idle {
             let limit = settings.limits.head.maxHeadBytes + 64
             if inBuf.capacity < limit {
-                inBuf.grow(to: limit, pool: worker.buffers)
+                inBuf.grow(to: limit, pool: buffers)
                 return true
             }
         }
@@ -621,7 +630,7 @@ final class ClientConnection: EventHandler {
             case .chunked: isLarge = true
             case .none, .untilClose: isLarge = false
             }
-            if isLarge { inBuf.enlarge(worker.buffers) }
+            if isLarge { inBuf.enlarge(buffers) }
         }
         requestBodySent = 0
         hasWrittenUpstream = false
@@ -818,12 +827,12 @@ final class ClientConnection: EventHandler {
 
     private func connectUpstream(reuse: Bool) {
         guard let member else { return }
-        upOut.attach(worker.buffers)
+        upOut.attach(buffers)
         upOut.readIndex = 0
         upOut.writeIndex = 0
         writeRequestHead()
         if reuse, let idle = member.takeIdle() {
-            idle.owner = self
+            idle.owner = Unmanaged.passUnretained(self)
             upstream = idle
             responsePhase = .waitingHead
             loop.armTimer(self, list: worker.timers.upstreamResponse)
@@ -831,7 +840,7 @@ final class ClientConnection: EventHandler {
         }
         do {
             let up = try member.connectNew()
-            up.owner = self
+            up.owner = Unmanaged.passUnretained(self)
             upstream = up
             if up.isConnected {
                 responsePhase = .waitingHead
@@ -850,9 +859,11 @@ final class ClientConnection: EventHandler {
     /// forwarding fields and the request id added.
     private func writeRequestHead() {
         let src = inBuf.bytes(from: headStart)
-        let needed = head.headLength + clientIP.count * 2 + 256 + settings.headers.requestIDHeader.utf8.count
-            + (worker.routeTable.poolHeaderName?.count ?? 0) + (pool?.nameBytes.count ?? 0)
-        if upOut.capacity < needed { upOut.grow(to: needed, pool: worker.buffers) }
+        let table = worker.routeTable
+        let requestIDHeader = worker.requestIDHeaderBytes
+        let needed = head.headLength + clientIP.count * 2 + 256 + requestIDHeader.count
+            + (table.poolHeaderName?.count ?? 0) + (pool?.nameBytes.count ?? 0)
+        if upOut.capacity < needed { upOut.grow(to: needed, pool: buffers) }
         func put(_ span: Span) {
             upOut.append(UnsafeRawBufferPointer(rebasing: src[span.range]))
         }
@@ -878,7 +889,6 @@ final class ClientConnection: EventHandler {
         var sawForwardedProto = false
         var sawForwardedHost = false
         let trust = settings.headers.trustForwarded
-        let table = worker.routeTable
         for field in head.headers {
             if field.isHopByHop { continue }
             if table.stripsRequestFields, field.kind == .other {
@@ -975,8 +985,8 @@ final class ClientConnection: EventHandler {
             upOut.append(pool.nameBytes)
             upOut.append("\r\n")
         }
-        if head.requestIDIndex < 0 && !worker.requestIDHeaderBytes.isEmpty {
-            upOut.append(worker.requestIDHeaderBytes)
+        if head.requestIDIndex < 0 && !requestIDHeader.isEmpty {
+            upOut.append(requestIDHeader)
             upOut.append(": ")
             upOut.append(requestIDBytes)
             upOut.append("\r\n")
@@ -1081,14 +1091,14 @@ final class ClientConnection: EventHandler {
         default:
             return false
         }
-        upIn.attach(worker.buffers)
+        upIn.attach(buffers)
         if upIn.writableBytes == 0 {
             let keep = upIn.readIndex
             guard keep > 0 else {
                 if responsePhase == .waitingHead {
                     let limit = settings.limits.head.maxHeadBytes + 64
                     if upIn.capacity < limit {
-                        upIn.grow(to: limit, pool: worker.buffers)
+                        upIn.grow(to: limit, pool: buffers)
                     } else {
                         return false
                     }
@@ -1219,9 +1229,9 @@ final class ClientConnection: EventHandler {
         member?.responded()
         let headOffset = upIn.readIndex + range.lowerBound
         let bodyStart = upIn.readIndex + range.upperBound
-        outBuf.attach(worker.buffers)
+        outBuf.attach(buffers)
         let needed = response.headLength + 384 + (worker.routeTable.bucketCookieName?.count ?? 0)
-        if outBuf.capacity - outBuf.writeIndex < needed { outBuf.grow(to: outBuf.writeIndex + needed, pool: worker.buffers) }
+        if outBuf.capacity - outBuf.writeIndex < needed { outBuf.grow(to: outBuf.writeIndex + needed, pool: buffers) }
         if response.isInterim {
             if head.version == .http11 {
                 writeResponseHead(headBytes, interim: true)
@@ -1275,7 +1285,7 @@ final class ClientConnection: EventHandler {
         switch responseMode {
         case .length where responseRemaining > Int64(upIn.capacity - bodyStart),
             .chunkedPass, .closePass:
-            upIn.enlarge(worker.buffers)
+            upIn.enlarge(buffers)
         default:
             break
         }
@@ -1417,7 +1427,7 @@ final class ClientConnection: EventHandler {
         case .closeToChunked:
             guard upIn.readIndex == responsePassEnd, chunkSuffixPending == 0, outBuf.isEmpty else { return false }
             if end > responsePassEnd {
-                outBuf.attach(worker.buffers)
+                outBuf.attach(buffers)
                 outBuf.appendHex(end - responsePassEnd)
                 outBuf.append("\r\n")
                 responsePassEnd = end
@@ -1425,7 +1435,7 @@ final class ClientConnection: EventHandler {
                 return true
             }
             if up.sawEOF {
-                outBuf.attach(worker.buffers)
+                outBuf.attach(buffers)
                 outBuf.append("0\r\n\r\n")
                 isResponseReceived = true
                 return true
@@ -1614,9 +1624,9 @@ final class ClientConnection: EventHandler {
         logAccess()
         setMember(nil)
         pool = nil
-        upIn.release(worker.buffers)
-        upOut.release(worker.buffers)
-        outBuf.release(worker.buffers)
+        upIn.release(buffers)
+        upOut.release(buffers)
+        outBuf.release(buffers)
         // The response indexes point into the released buffer: start the next exchange at 0.
         responsePassEnd = 0
         responseDecodeIndex = 0
@@ -1649,7 +1659,7 @@ final class ClientConnection: EventHandler {
         scanner.reset()
         hasServedRequest = true
         if inBuf.isEmpty {
-            inBuf.release(worker.buffers)
+            inBuf.release(buffers)
             detachExchange()
             headStart = 0
             requestPassEnd = 0
@@ -1821,7 +1831,7 @@ final class ClientConnection: EventHandler {
         upIn.writeIndex = 0
         responsePassEnd = 0
         chunkSuffixPending = 0
-        outBuf.attach(worker.buffers)
+        outBuf.attach(buffers)
         outBuf.readIndex = 0
         outBuf.writeIndex = 0
         outBuf.append("HTTP/1.1 ")
@@ -1857,7 +1867,7 @@ final class ClientConnection: EventHandler {
     /// Drops the exchange and the connection without an answer (too late for one).
     private func abort(note: StaticString) {
         if isClosed { return }
-        if ex == worker.exchanges.idle {
+        if ex == exchanges.idle {
             close()  // no exchange under way: nothing to note or log
             return
         }
@@ -1883,7 +1893,7 @@ final class ClientConnection: EventHandler {
     }
 
     private func drainLingering() {
-        inBuf.attach(worker.buffers)
+        inBuf.attach(buffers)
         while isReadable {
             inBuf.readIndex = 0
             inBuf.writeIndex = 0
@@ -1915,10 +1925,10 @@ final class ClientConnection: EventHandler {
             upstream = nil
             loop.close(up)
         }
-        inBuf.release(worker.buffers)
-        outBuf.release(worker.buffers)
-        upIn.release(worker.buffers)
-        upOut.release(worker.buffers)
+        inBuf.release(buffers)
+        outBuf.release(buffers)
+        upIn.release(buffers)
+        upOut.release(buffers)
         if let pipe = splicePipe {
             splicePipe = nil
             worker.pipes.give(pipe, isEmpty: pipeBytes == 0)

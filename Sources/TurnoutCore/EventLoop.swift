@@ -63,7 +63,14 @@ typealias TimerLink = Unmanaged<EventHandler>
 public final class EventLoop {
     // Loop-thread only, unless marked otherwise.
     let epollFD: Int32
-    private var handlers: [EventHandler?] = []
+    /// The registered handlers, each held +1 (retained at registration). Events are
+    /// dispatched through unretained references: a handler is never freed during an
+    /// iteration, because deregistering moves its reference to `retired`, which is
+    /// released only after the iteration. So a handler that closes itself (or another)
+    /// in its callback stays valid until the callback returns, and dispatch costs no
+    /// retain and release per event.
+    private var handlers: [Unmanaged<EventHandler>?] = []
+    private var retired: [Unmanaged<EventHandler>] = []
     private var generations: [UInt32] = []
     private var freeSlots: [UInt32] = []
     private var events: UnsafeMutablePointer<epoll_event>
@@ -99,11 +106,14 @@ public final class EventLoop {
         events = .allocate(capacity: maxEvents)
         timerLists = .allocate(capacity: EventLoop.maxTimerLists)
         handlers.reserveCapacity(1024)
+        retired.reserveCapacity(64)
         ready.reserveCapacity(64)
         readySwap.reserveCapacity(64)
     }
 
     deinit {
+        releaseRetired()
+        for case let h? in handlers { h.release() }
         events.deallocate()
         timerLists.deinitialize(count: timerListCount)
         timerLists.deallocate()
@@ -125,12 +135,13 @@ public final class EventLoop {
     /// Registers `handler.fd` for `events` (edge-triggered unless the caller passes otherwise).
     public func register(_ handler: EventHandler, events: UInt32) throws(IOError) {
         let slot: UInt32
+        let reference = Unmanaged.passRetained(handler)
         if let s = freeSlots.popLast() {
             slot = s
-            handlers[Int(s)] = handler
+            handlers[Int(s)] = reference
         } else {
             slot = UInt32(handlers.count)
-            handlers.append(handler)
+            handlers.append(reference)
             generations.append(0)
         }
         generations[Int(slot)] &+= 1
@@ -142,6 +153,7 @@ public final class EventLoop {
         if epoll_ctl(epollFD, EPOLL_CTL_ADD, handler.fd, &ev) != 0 {
             let e = errno
             handlers[Int(slot)] = nil
+            reference.release()
             freeSlots.append(slot)
             handler.slot = UInt32.max
             throw IOError("epoll_ctl(ADD)", errno: e)
@@ -169,9 +181,19 @@ public final class EventLoop {
             var ev = epoll_event()
             _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, handler.fd, &ev)
         }
+        if let reference = handlers[Int(handler.slot)] { retired.append(reference) }
         handlers[Int(handler.slot)] = nil
         freeSlots.append(handler.slot)
         handler.slot = UInt32.max
+    }
+
+    /// Drops the references of handlers deregistered since the last call. `run` calls it
+    /// after each iteration; an owner that closes handlers after `run` returns calls it
+    /// once it is done (their references would otherwise wait for the loop's deinit).
+    public func releaseRetired() {
+        if retired.isEmpty { return }
+        for h in retired { h.release() }
+        retired.removeAll(keepingCapacity: true)
     }
 
     /// Deregisters and closes the handler's fd.
@@ -310,7 +332,7 @@ public final class EventLoop {
                     let slot = Int(data & 0xFFFF_FFFF)
                     let generation = UInt32(data >> 32)
                     guard slot < handlers.count, generations[slot] == generation, let h = handlers[slot] else { continue }
-                    h.handleEvent(events[i].events)
+                    h._withUnsafeGuaranteedRef { $0.handleEvent(events[i].events) }
                 }
             } else if n < 0 && errno != EINTR {
                 preconditionFailure("epoll_wait failed: errno \(errno)")
@@ -325,6 +347,7 @@ public final class EventLoop {
             }
             expireTimers()
             afterIteration()
+            releaseRetired()
         }
     }
 }

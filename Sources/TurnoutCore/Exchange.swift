@@ -9,6 +9,39 @@ import TurnoutRouting
 ///
 /// Loop-thread only. Field meanings are documented on `ClientConnection`.
 struct ExchangeState {
+    // Storage kept from one exchange to the next (emptied, never released, by `reset`).
+    var head: HTTPRequestHead
+    var response: HTTPResponseHead
+    var requestIDBytes: [UInt8]
+    /// A copy of a tunnelled request's head (101 or a 2xx to CONNECT): tunnel bytes reuse
+    /// the client buffer, and the access-log line is written when the tunnel ends.
+    var tunnelHead: [UInt8] = []
+    /// Everything else: plain values (no references), so `reset` puts them all back with one
+    /// assignment that retains and releases nothing.
+    var v: ExchangeValues
+
+    /// `allocated`: with header arrays and a request id buffer (false: the idle sentinel).
+    init(maxTrailerBytes: Int, allocated: Bool) {
+        head = allocated ? HTTPRequestHead() : .unallocated
+        response = allocated ? HTTPResponseHead() : .unallocated
+        requestIDBytes = allocated ? [UInt8](repeating: 0x30, count: 32) : []
+        v = ExchangeValues(maxTrailerBytes: maxTrailerBytes)
+    }
+
+    /// Back to the state of a new connection, keeping the storage.
+    mutating func reset() {
+        precondition(!v.outBuf.hasMemory && !v.upIn.hasMemory && !v.upOut.hasMemory, "an exchange went back with buffers attached")
+        precondition(v.splicePipe == nil, "an exchange went back with a pipe attached")
+        head.clear()
+        response.clear()
+        if !tunnelHead.isEmpty { tunnelHead = [] }
+        v = ExchangeValues(maxTrailerBytes: v.requestChunked.maxTrailerBytes)
+    }
+}
+
+/// The plain-value part of `ExchangeState`: buffers (pointers into pooled memory), parser
+/// and decoder states, the routing decision and the accounting of one exchange.
+struct ExchangeValues {
     var outBuf = IOBuffer()
     var upIn = IOBuffer()
     var upOut = IOBuffer()
@@ -16,7 +49,6 @@ struct ExchangeState {
     var scanner = HTTP1HeadScanner()
     /// True once `head` holds this request's successfully parsed head (never a stale one).
     var isHeadParsed = false
-    var head: HTTPRequestHead
     var requestRemaining: Int64 = 0
     var requestChunked = ChunkedDecoder()
     var isRequestReceived = false
@@ -25,17 +57,16 @@ struct ExchangeState {
     var hasWrittenUpstream = false
     /// Minimum body rate: the current window's start (loop ms) and bytes, and whether
     /// reading is paused by backpressure (then the window restarts when reading resumes).
+    /// Paused at first: the body rate is timed from the first body byte (100-continue).
     var rateWindowStart: UInt64 = 0
     var rateWindowBytes: Int64 = 0
-    var isRatePaused = false
-    var requestIDBytes: [UInt8]
+    var isRatePaused = true
     var hasRetried = false
     /// The routing decision of the current request.
     var decision = RoutingDecision(poolIndex: 0, reason: .weight)
     var isCountedOutstanding = false
 
     var responseScanner = HTTP1HeadScanner()
-    var response: HTTPResponseHead
     var responseMode = ResponseBodyMode.none
     var responsePassEnd = 0
     var responseDecodeIndex = 0
@@ -53,36 +84,14 @@ struct ExchangeState {
     var bytesOut: Int64 = 0
     var status = 0
     var errorNote: StaticString = ""
-    /// A copy of a tunnelled request's head (101 or a 2xx to CONNECT): tunnel bytes reuse
-    /// the client buffer, and the access-log line is written when the tunnel ends.
-    var tunnelHead: [UInt8] = []
     /// While a large response body is spliced: the pipe it goes through, and how many of
     /// its bytes wait in the pipe for the client.
     var splicePipe: SplicePipe?
     var pipeBytes = 0
 
-    /// `allocated`: with header arrays and a request id buffer (false: the idle sentinel).
-    init(maxTrailerBytes: Int, allocated: Bool) {
-        head = allocated ? HTTPRequestHead() : .unallocated
-        response = allocated ? HTTPResponseHead() : .unallocated
-        requestIDBytes = allocated ? [UInt8](repeating: 0x30, count: 32) : []
+    init(maxTrailerBytes: Int) {
         requestChunked.maxTrailerBytes = maxTrailerBytes
         responseChunked.maxTrailerBytes = maxTrailerBytes
-        // Wait for the first body byte before timing the body rate (100-continue).
-        isRatePaused = true
-    }
-
-    /// Back to the state of a new connection, keeping the storage.
-    mutating func reset() {
-        precondition(!outBuf.hasMemory && !upIn.hasMemory && !upOut.hasMemory, "an exchange went back with buffers attached")
-        precondition(splicePipe == nil, "an exchange went back with a pipe attached")
-        var fresh = ExchangeState(maxTrailerBytes: requestChunked.maxTrailerBytes, allocated: false)
-        swap(&fresh.head, &head)
-        swap(&fresh.response, &response)
-        swap(&fresh.requestIDBytes, &requestIDBytes)
-        fresh.head.clear()
-        fresh.response.clear()
-        self = fresh
     }
 }
 

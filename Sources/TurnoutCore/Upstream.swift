@@ -12,7 +12,9 @@ import Glibc
 final class UpstreamConnection: EventHandler {
     /// Strong: a connection keeps its member's state alive across snapshot changes.
     var member: MemberState
-    unowned(unsafe) var owner: ClientConnection?
+    /// The client connection using it, unretained. Called at +0: the owner is registered
+    /// with the loop, which frees no handler before the end of an iteration.
+    var owner: Unmanaged<ClientConnection>?
     var isConnected = false
     /// True once it has carried a complete exchange (a failure on it may be a stale close).
     var wasReused = false
@@ -29,7 +31,7 @@ final class UpstreamConnection: EventHandler {
 
     override func handleEvent(_ events: UInt32) {
         if let owner {
-            owner.upstreamEvent(events)
+            owner._withUnsafeGuaranteedRef { $0.upstreamEvent(events) }
         } else if events & (cturnout_EPOLLIN | cturnout_EPOLLRDHUP | cturnout_EPOLLHUP | cturnout_EPOLLERR) != 0 {
             // Idle: the server closed it or sent bytes nobody asked for. (Writability alone
             // means nothing here: edge-triggered EPOLLOUT fires again whenever ACKs free
@@ -40,7 +42,7 @@ final class UpstreamConnection: EventHandler {
 
     override func handleTimeout() {
         if let owner {
-            owner.upstreamTimeout()
+            owner._withUnsafeGuaranteedRef { $0.upstreamTimeout() }
         } else {
             member.closeIdle(self)
         }
@@ -62,6 +64,8 @@ final class MemberState {
     /// its pool gets no weighted traffic): busy connections close after their response.
     var keepsIdle = true
     unowned(unsafe) let worker: Worker
+    /// The worker's loop, held directly: calls through `worker` retained it each time.
+    let loop: EventLoop
     // Loop-thread only: most recently used last.
     private(set) var idle: [UpstreamConnection] = []
     /// Requests in flight to this member from this worker (for power-of-two-choices).
@@ -82,13 +86,14 @@ final class MemberState {
         self.label = address.description
         self.labelBytes = Array(address.description.utf8)
         self.worker = worker
+        self.loop = worker.loop
         idle.reserveCapacity(worker.settings.upstream.maxIdlePerMember)
     }
 
     /// Takes the most recently used idle connection, if any.
     func takeIdle() -> UpstreamConnection? {
         guard let c = idle.popLast() else { return nil }
-        worker.loop.cancelTimer(c)
+        loop.cancelTimer(c)
         return c
     }
 
@@ -102,7 +107,7 @@ final class MemberState {
                 conn.isConnected = true
                 conn.isWritable = true
             }
-            try worker.loop.register(conn, events: Worker.edgeEvents)
+            try loop.register(conn, events: Worker.edgeEvents)
         } catch {
             Syscall.close(fd)
             conn.fd = -1
@@ -117,11 +122,11 @@ final class MemberState {
         c.wasReused = true
         c.isReadable = false
         if worker.isDraining || !keepsIdle || idle.count >= worker.settings.upstream.maxIdlePerMember {
-            worker.loop.close(c)
+            loop.close(c)
             return
         }
         idle.append(c)
-        worker.loop.armTimer(c, list: worker.timers.upstreamIdle)
+        loop.armTimer(c, list: worker.timers.upstreamIdle)
     }
 
     /// Moves the idle connections of `other` (the same member in the previous snapshot) here.
@@ -155,11 +160,11 @@ final class MemberState {
 
     func closeIdle(_ c: UpstreamConnection) {
         if let i = idle.firstIndex(where: { $0 === c }) { idle.remove(at: i) }
-        worker.loop.close(c)
+        loop.close(c)
     }
 
     func closeAllIdle() {
-        for c in idle { worker.loop.close(c) }
+        for c in idle { loop.close(c) }
         idle.removeAll()
     }
 }

@@ -136,7 +136,7 @@ public final class Worker {
         wakeup = try WakeupHandler { [unowned self] in self.readMailbox() }
         try loop.register(wakeup, events: cturnout_EPOLLIN)
         loop.busyPoll = BusyPollWindow(maxNs: UInt64(settings.busyPollMicroseconds) * 1_000)
-        loop.afterIteration = { [unowned self] in self.accessLog.flush() }
+        loop.afterIteration = { [accessLog] in accessLog.flush() }
     }
 
     deinit {
@@ -176,6 +176,7 @@ public final class Worker {
         for p in pools { for m in p.members { m.closeAllIdle() } }
         for l in listeners { loop.close(l) }
         loop.close(wakeup)
+        loop.releaseRetired()
         accessLog.flush()
     }
 

@@ -45,23 +45,23 @@ public protocol HTTPHeadStorage {
 }
 
 extension HTTPHeadStorage {
-    /// Forgets the last parse but keeps the storage.
+    /// Forgets the last parse but keeps the storage. Inlinable, so a caller in another
+    /// module gets it specialized for the head type (no witness calls per field).
+    @inlinable
     public mutating func clear() {
-        // Move the arrays out first, so they are uniquely referenced and emptied in place.
-        var storage: [HTTPHeaderField] = []
-        var tokens: [Span] = []
-        swap(&storage, &headers)
-        swap(&tokens, &connectionTokens)
-        storage.removeAll(keepingCapacity: true)
-        tokens.removeAll(keepingCapacity: true)
-        self = .unallocated
-        headers = storage
-        connectionTokens = tokens
+        // Move the arrays out, put a fresh head in place, then put them back emptied: every
+        // other field returns to its initial value, and nothing is allocated.
+        var fresh = Self.unallocated
+        swap(&fresh.headers, &headers)
+        swap(&fresh.connectionTokens, &connectionTokens)
+        fresh.removeFields()
+        self = fresh
     }
 
     /// Empties the field and token arrays before a parse, keeping their capacity. They are
     /// usually empty already (the connection clears a head when its exchange ends), and
     /// emptying an empty array still costs a generic `replaceSubrange` call.
+    @inlinable
     mutating func removeFields() {
         if !headers.isEmpty { headers.removeAll(keepingCapacity: true) }
         if !connectionTokens.isEmpty { connectionTokens.removeAll(keepingCapacity: true) }
