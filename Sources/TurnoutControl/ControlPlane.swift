@@ -124,7 +124,7 @@ public final class ControlPlane {
         do {
             try loop.register(connection, events: cturnout_EPOLLIN | cturnout_EPOLLOUT | cturnout_EPOLLRDHUP | cturnout_EPOLLET)
         } catch {
-            Syscall.close(connection.fd)
+            loop.close(connection)  // not registered: closes the descriptor and marks it closed
             return
         }
         connections[ObjectIdentifier(connection)] = connection

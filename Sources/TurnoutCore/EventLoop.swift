@@ -349,6 +349,10 @@ public final class EventLoop {
             afterIteration()
             releaseRetired()
         }
+        // Stopped: what is still queued will not run, and the queue's references would keep
+        // those handlers (and, through them, their owners) alive.
+        for h in ready { h.isQueued = false }
+        ready.removeAll()
     }
 }
 

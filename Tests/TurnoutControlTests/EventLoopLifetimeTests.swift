@@ -3,7 +3,7 @@ import CTurnoutSys
 import Glibc
 #endif
 import Testing
-import TurnoutCore
+@testable import TurnoutCore
 
 // The loop dispatches events through unretained references; what keeps a handler valid
 // while its callback runs is that the loop frees no handler before the iteration ends.
@@ -62,4 +62,40 @@ private final class SelfClosingHandler: EventHandler {
     #expect(watched != nil, "kept until the owner releases what it retired")
     loop.releaseRetired()
     #expect(watched == nil)
+}
+
+/// Yields (re-queues itself from its ready callback, as a connection with work left does)
+/// and stops the loop there, so the loop ends with it still queued.
+private final class QueuedAtStopHandler: EventHandler {
+    unowned let loop: EventLoop
+
+    init(fd: Int32, loop: EventLoop) {
+        self.loop = loop
+        super.init(fd: fd)
+    }
+
+    override func handleEvent(_ events: UInt32) {
+        loop.enqueueReady(self)
+    }
+
+    override func handleReady() {
+        loop.enqueueReady(self)
+        loop.isRunning = false
+    }
+}
+
+@Test func aHandlerStillQueuedWhenTheLoopStopsIsNotKeptAliveByTheQueue() throws {
+    let loop = try EventLoop()
+    weak var watched: QueuedAtStopHandler?
+    do {
+        let fd = eventfd(1, cturnout_EFD_NONBLOCK_CLOEXEC)
+        let h = QueuedAtStopHandler(fd: fd, loop: loop)
+        try loop.register(h, events: cturnout_EPOLLIN)
+        watched = h
+    }
+    loop.run()
+    // The owner's clean-up after `run`, as a worker's: close what is left, release it.
+    loop.close(watched!)
+    loop.releaseRetired()
+    #expect(watched == nil, "the ready queue still held the handler")
 }
