@@ -16,12 +16,21 @@ public enum HTTPBytes {
     /// CR included) or DEL: the exact "has less than" and "has zero" bit tricks.
     @inlinable @inline(__always)
     public static func hasControlOrDEL(_ word: UInt64) -> Bool {
+        controlOrDELMask(word) != 0
+    }
+
+    /// The same test as a mask: nonzero when a byte of `word` is below 0x20 or DEL, and
+    /// then its lowest set bit is the high bit of the first such byte in memory order (a
+    /// little-endian load), so `trailingZeroBitCount / 8` is that byte's offset. Bits above
+    /// it may be set falsely (borrows run upward), never below.
+    @inlinable @inline(__always)
+    public static func controlOrDELMask(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let below0x20 = (word &- ones &* 0x20) & ~word & highs
         let del = word ^ (ones &* 0x7F)
         let isDEL = (del &- ones) & ~del & highs
-        return (below0x20 | isDEL) != 0
+        return below0x20 | isDEL
     }
 
     /// A byte allowed in a field value: VCHAR, obs-text, SP or HTAB (no CTL, no DEL).

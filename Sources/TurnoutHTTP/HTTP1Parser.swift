@@ -411,15 +411,25 @@ public enum HTTP1Parser {
             i += 1
             while i < n && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
             let valueStart = i
-            // Eight bytes at a time while none is a control byte or DEL (the CR that ends
-            // the line is one), then byte by byte from the word that has one.
-            while i + 8 <= n && !HTTPBytes.hasControlOrDEL(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
-                i += 8
-            }
-            while i < n {
+            // Eight bytes at a time to the first control byte or DEL (the CR that ends the
+            // line is one; so is HTAB, the only one allowed, after which the scan goes on).
+            // The word's mask gives that byte's offset; fewer than eight bytes from the end
+            // of the head, byte by byte.
+            while true {
+                if i + 8 <= n {
+                    let mask = HTTPBytes.controlOrDELMask(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                    if mask == 0 {
+                        i += 8
+                        continue
+                    }
+                    i += mask.trailingZeroBitCount >> 3
+                } else {
+                    while i < n && bytes[i] >= 0x20 && bytes[i] != 0x7F { i += 1 }
+                    if i == n { break }  // no CR: refused below
+                }
                 let b = bytes[i]
                 if b == 0x0D { break }
-                guard HTTPBytes.isFieldValueChar(b) else { throw .invalidHeaderValue }
+                guard b == 0x09 else { throw .invalidHeaderValue }
                 i += 1
             }
             var valueEnd = i

@@ -642,3 +642,42 @@ struct HTTP1ParserHeadReuseTests {
         #expect(text(secondResponse, response.headers[0].name) == "X-B")
     }
 }
+
+/// Field values scanned a word at a time agree with the rule byte by byte: random values of
+/// 0 to 40 bytes drawn mostly from allowed bytes (VCHAR, SP, HTAB, obs-text) with an
+/// occasional control byte or DEL, as the last field (which ends fewer than eight bytes before
+/// the end of the head) and followed by another field. Valid exactly when every byte is
+/// allowed; then the value is the bytes without leading and trailing SP/HTAB.
+@Test func fieldValuesAreAcceptedAndDelimitedAsTheByteRuleSays() {
+    var rng = SystemRandomNumberGenerator()
+    let allowed: [UInt8] = [0x20, 0x09, 0x41, 0x7A, 0x30, 0x2C, 0x3B, 0x22, 0x7E, 0x80, 0xC3, 0xFF]
+    let refused: [UInt8] = [0x00, 0x01, 0x0A, 0x0B, 0x0D, 0x1F, 0x7F]
+    for round in 0..<4000 {
+        let length = Int.random(in: 0...40, using: &rng)
+        var value: [UInt8] = (0..<length).map { _ in allowed.randomElement(using: &rng)! }
+        if length > 0 && Int.random(in: 0..<4, using: &rng) == 0 {
+            value[Int.random(in: 0..<length, using: &rng)] = refused.randomElement(using: &rng)!
+        }
+        let isValid = value.allSatisfy { ($0 >= 0x20 && $0 != 0x7F) || $0 == 0x09 }
+        var start = 0, end = value.count
+        while start < end && (value[start] == 0x20 || value[start] == 0x09) { start += 1 }
+        while end > start && (value[end - 1] == 0x20 || value[end - 1] == 0x09) { end -= 1 }
+        let expected = Array(value[start..<end])
+        let last = round % 2 == 0
+        let raw = utf8("GET / HTTP/1.1\r\nHost: a\r\nX-V:") + value + utf8(last ? "\r\n\r\n" : "\r\nAccept: */*\r\n\r\n")
+        switch parseRequest(raw) {
+        case .success(let parsed):
+            let field = parsed.head.headers[1]
+            let got = Array(raw[field.value.range])
+            #expect(isValid && got == expected, "value \(value) parsed as \(got)")
+            #expect(parsed.head.headers.count == (last ? 2 : 3))
+        case .failure(let error):
+            // A CR or LF inside the value ends the line early: the rest is then refused as a
+            // name or a value; anything else must be refused as a value.
+            #expect(!isValid, "value \(value) refused: \(error)")
+            if !value.contains(0x0D) && !value.contains(0x0A) {
+                #expect(error == .invalidHeaderValue, "value \(value): \(error)")
+            }
+        }
+    }
+}

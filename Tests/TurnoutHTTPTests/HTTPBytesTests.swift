@@ -117,3 +117,28 @@ struct HTTPBytesTests {
     }
     #expect(checked > 10_000)
 }
+
+/// The mask's lowest set bit names the first control byte or DEL of the word, whatever the
+/// bytes after it: every byte value at every position, followed by allowed and by
+/// disallowed bytes (whose borrows could only set bits above it).
+@Test func controlOrDELMaskPointsAtTheFirstControlByteOrDEL() {
+    let fillers: [UInt8] = [0x41, 0x20, 0x80, 0xFF, 0x00, 0x09, 0x0D, 0x7F, 0x1F, 0x21]
+    for before in [0x41, 0x80, 0xFF, 0x20] as [UInt8] {
+        for after in fillers {
+            for position in 0..<8 {
+                for value in 0...255 {
+                    var bytes = [UInt8](repeating: before, count: 8)
+                    bytes[position] = UInt8(value)
+                    for k in position + 1..<8 { bytes[k] = after }
+                    let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                    let first = bytes.firstIndex { $0 < 0x20 || $0 == 0x7F }
+                    let mask = HTTPBytes.controlOrDELMask(word)
+                    #expect((mask == 0) == (first == nil))
+                    if let first {
+                        #expect(mask.trailingZeroBitCount >> 3 == first, "byte \(value) at \(position), then \(after)")
+                    }
+                }
+            }
+        }
+    }
+}
