@@ -178,9 +178,9 @@ struct IOBuffer {
         append(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
-    /// Copies `count` bytes between buffers that do not overlap. Up to 32 bytes with two
-    /// pairs of (possibly overlapping) unaligned loads and stores of the first and last
-    /// bytes; longer copies go to `memcpy`, whose call costs more than a short copy itself.
+    /// Copies `count` bytes between buffers that do not overlap. Up to 32 bytes with
+    /// (possibly overlapping) unaligned loads and stores of the first and the last bytes;
+    /// longer copies go to `memcpy`, whose call costs more than a short copy itself.
     @inline(__always)
     static func copyBytes(to dst: UnsafeMutableRawPointer, from src: UnsafeRawPointer, count n: Int) {
         switch n {
@@ -189,32 +189,29 @@ struct IOBuffer {
         case 1:
             dst.storeBytes(of: src.load(as: UInt8.self), as: UInt8.self)
         case 2...3:
-            let head = src.loadUnaligned(as: UInt16.self)
-            let tail = src.loadUnaligned(fromByteOffset: n - 2, as: UInt16.self)
-            dst.storeBytes(of: head, as: UInt16.self)
-            dst.storeBytes(of: tail, toByteOffset: n - 2, as: UInt16.self)
+            copyEnds(UInt16.self, to: dst, from: src, count: n)
         case 4...7:
-            let head = src.loadUnaligned(as: UInt32.self)
-            let tail = src.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
-            dst.storeBytes(of: head, as: UInt32.self)
-            dst.storeBytes(of: tail, toByteOffset: n - 4, as: UInt32.self)
+            copyEnds(UInt32.self, to: dst, from: src, count: n)
         case 8...16:
-            let head = src.loadUnaligned(as: UInt64.self)
-            let tail = src.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
-            dst.storeBytes(of: head, as: UInt64.self)
-            dst.storeBytes(of: tail, toByteOffset: n - 8, as: UInt64.self)
+            copyEnds(UInt64.self, to: dst, from: src, count: n)
         case 17...32:
-            let a = src.loadUnaligned(as: UInt64.self)
-            let b = src.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            let c = src.loadUnaligned(fromByteOffset: n - 16, as: UInt64.self)
-            let d = src.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
-            dst.storeBytes(of: a, as: UInt64.self)
-            dst.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
-            dst.storeBytes(of: c, toByteOffset: n - 16, as: UInt64.self)
-            dst.storeBytes(of: d, toByteOffset: n - 8, as: UInt64.self)
+            copyEnds(UInt64.self, to: dst, from: src, count: 16)
+            copyEnds(UInt64.self, to: dst + (n - 16), from: src + (n - 16), count: 16)
         default:
             memcpy(dst, src, n)
         }
+    }
+
+    /// Copies `count` bytes (between one and two `T`s) as the first and the last `T`.
+    @inline(__always)
+    private static func copyEnds<T: FixedWidthInteger>(
+        _: T.Type, to dst: UnsafeMutableRawPointer, from src: UnsafeRawPointer, count n: Int
+    ) {
+        let size = MemoryLayout<T>.size
+        let head = src.loadUnaligned(as: T.self)
+        let tail = src.loadUnaligned(fromByteOffset: n - size, as: T.self)
+        dst.storeBytes(of: head, as: T.self)
+        dst.storeBytes(of: tail, toByteOffset: n - size, as: T.self)
     }
 
     mutating func append(byte: UInt8) {
