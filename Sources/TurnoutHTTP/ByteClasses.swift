@@ -33,6 +33,23 @@ public enum HTTPBytes {
         return below0x20 | isDEL
     }
 
+    /// A mask with the high bit of every byte of `word` that is not an ASCII letter, digit
+    /// or `-` (the characters of nearly every field name) set, exactly byte by byte: on the
+    /// low seven bits of each byte, `x + (0x80 - c)` has its high bit set when `x >= c`, and
+    /// never carries into the next byte. Bytes with the high bit set are never name bytes.
+    @inlinable @inline(__always)
+    public static func nonNameByteMask(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let low = word & ~highs
+        @inline(__always) func atLeast(_ x: UInt64, _ c: UInt64) -> UInt64 { (x &+ ones &* (0x80 - c)) & highs }
+        let folded = low | (ones &* 0x20)
+        let letter = atLeast(folded, 0x61) & ~atLeast(folded, 0x7B)
+        let digit = atLeast(low, 0x30) & ~atLeast(low, 0x3A)
+        let dash = atLeast(low, 0x2D) & ~atLeast(low, 0x2E)
+        return (~(letter | digit | dash) & highs) | (word & highs)
+    }
+
     /// A byte allowed in a field value: VCHAR, obs-text, SP or HTAB (no CTL, no DEL).
     @inlinable @inline(__always)
     public static func isFieldValueChar(_ b: UInt8) -> Bool {

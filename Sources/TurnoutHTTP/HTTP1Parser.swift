@@ -399,7 +399,25 @@ public enum HTTP1Parser {
             let first = bytes[i]
             if first == 0x20 || first == 0x09 { throw .obsFold }
             let nameStart = i
-            while i < n && HTTPBytes.isTokenChar(bytes[i]) { i += 1 }
+            // Eight bytes at a time while they are letters, digits or `-`; any other byte is
+            // looked up (a rarer token character continues the name, the colon ends it).
+            while true {
+                if i + 8 <= n {
+                    let mask = HTTPBytes.nonNameByteMask(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                    if mask == 0 {
+                        i += 8
+                        continue
+                    }
+                    i += mask.trailingZeroBitCount >> 3
+                    if HTTPBytes.isTokenChar(bytes[i]) {
+                        i += 1
+                        continue
+                    }
+                    break
+                }
+                while i < n && HTTPBytes.isTokenChar(bytes[i]) { i += 1 }
+                break
+            }
             guard i < n else { throw .invalidHeaderName }
             let c = bytes[i]
             if c != 0x3A {
@@ -566,11 +584,12 @@ public enum HTTP1Parser {
                 p += 1
                 continue
             }
-            if HTTPBytes.equalsLowercase(bytes, token, "close") {
+            // Token characters only: compared a word at a time.
+            if HTTPBytes.tokenEqualsLowercase(bytes, token, "close") {
                 facts.hasClose = true
-            } else if HTTPBytes.equalsLowercase(bytes, token, "keep-alive") {
+            } else if HTTPBytes.tokenEqualsLowercase(bytes, token, "keep-alive") {
                 facts.hasKeepAlive = true
-            } else if HTTPBytes.equalsLowercase(bytes, token, "upgrade") {
+            } else if HTTPBytes.tokenEqualsLowercase(bytes, token, "upgrade") {
                 facts.hasUpgradeToken = true
             } else if tokens.count < 16 {
                 tokens.append(Span(token.lowerBound, token.upperBound))

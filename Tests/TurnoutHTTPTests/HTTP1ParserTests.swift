@@ -681,3 +681,35 @@ struct HTTP1ParserHeadReuseTests {
         }
     }
 }
+
+/// Field names scanned a word at a time agree with the token rule: random names of 0 to 30
+/// bytes from letters, digits, `-`, the rarer token characters and a few bytes that are not
+/// token characters (space, `@`, obs-text, a control byte), as the last field and not.
+@Test func fieldNamesAreAcceptedAndDelimitedAsTheTokenRuleSays() {
+    var rng = SystemRandomNumberGenerator()
+    let common = Array("abcxyzABCXYZ0189-".utf8)
+    let rare = Array("!#$%&'*+.^_`|~".utf8)
+    let refused: [UInt8] = [0x20, 0x40, 0x80, 0xE1, 0x01, 0x22, 0x28, 0x7B]
+    func isToken(_ b: UInt8) -> Bool { common.contains(b) || rare.contains(b) }
+    for round in 0..<4000 {
+        let length = Int.random(in: 0...30, using: &rng)
+        let name: [UInt8] = (0..<length).map { _ in
+            switch Int.random(in: 0..<40, using: &rng) {
+            case 0: return refused.randomElement(using: &rng)!
+            case 1...4: return rare.randomElement(using: &rng)!
+            default: return common.randomElement(using: &rng)!
+            }
+        }
+        let isValid = !name.isEmpty && name.allSatisfy(isToken)
+        let last = round % 2 == 0
+        let raw = utf8("GET / HTTP/1.1\r\nHost: a\r\n") + name + utf8(last ? ": v\r\n\r\n" : ": v\r\nAccept: */*\r\n\r\n")
+        switch parseRequest(raw) {
+        case .success(let parsed):
+            #expect(isValid, "name \(name) accepted")
+            #expect(Array(raw[parsed.head.headers[1].name.range]) == name)
+            #expect(parsed.head.headers.count == (last ? 2 : 3))
+        case .failure(let error):
+            #expect(!isValid, "name \(name) refused: \(error)")
+        }
+    }
+}

@@ -86,7 +86,7 @@ struct HTTPBytesTests {
 /// every case of each letter: the word-at-a-time comparison agrees with the byte-by-byte one.
 @Test func tokenEqualsLowercaseAgreesWithTheByteComparisonOnAllTokenNames() {
     let literals: [StaticString] = [
-        "te", "host", "expect", "upgrade", "connection", "keep-alive", "x-request-id", "content-length",
+        "te", "host", "expect", "upgrade", "connection", "keep-alive", "close", "x-request-id", "content-length",
         "x-forwarded-for", "proxy-connection", "x-forwarded-host", "transfer-encoding", "x-forwarded-proto", "a",
     ]
     let tokens = (0...255).map(UInt8.init).filter(HTTPBytes.isTokenChar)
@@ -138,6 +138,29 @@ struct HTTPBytesTests {
                         #expect(mask.trailingZeroBitCount >> 3 == first, "byte \(value) at \(position), then \(after)")
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The name-byte mask is exact byte by byte: every byte value at every position, among
+/// name bytes and among other bytes.
+@Test func nonNameByteMaskFlagsExactlyTheBytesThatAreNotLettersDigitsOrDash() {
+    func isNameByte(_ b: UInt8) -> Bool {
+        (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D
+    }
+    let fillers: [UInt8] = [0x61, 0x5A, 0x30, 0x2D, 0x3A, 0x20, 0x00, 0x80, 0xE1, 0x7B, 0x40, 0x2E]
+    for filler in fillers {
+        for position in 0..<8 {
+            for value in 0...255 {
+                var bytes = [UInt8](repeating: filler, count: 8)
+                bytes[position] = UInt8(value)
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                let mask = HTTPBytes.nonNameByteMask(word)
+                var expected: UInt64 = 0
+                for (k, b) in bytes.enumerated() where !isNameByte(b) { expected |= 0x80 << (8 * UInt64(k)) }
+                #expect(mask == expected, "byte \(value) at \(position) among \(filler)")
+                if mask != expected { return }
             }
         }
     }
