@@ -402,13 +402,7 @@ public enum HTTP1Parser {
             // Eight bytes at a time while they are letters, digits or `-`; any other byte is
             // looked up (a rarer token character continues the name, the colon ends it).
             while true {
-                if i + 8 <= n {
-                    let mask = HTTPBytes.nonNameByteMask(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                    if mask == 0 {
-                        i += 8
-                        continue
-                    }
-                    i += mask.trailingZeroBitCount >> 3
+                if skipWords(bytes, &i, n, while: HTTPBytes.nonNameByteMask) {
                     if HTTPBytes.isTokenChar(bytes[i]) {
                         i += 1
                         continue
@@ -434,14 +428,7 @@ public enum HTTP1Parser {
             // The word's mask gives that byte's offset; fewer than eight bytes from the end
             // of the head, byte by byte.
             while true {
-                if i + 8 <= n {
-                    let mask = HTTPBytes.controlOrDELMask(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                    if mask == 0 {
-                        i += 8
-                        continue
-                    }
-                    i += mask.trailingZeroBitCount >> 3
-                } else {
+                if !skipWords(bytes, &i, n, while: HTTPBytes.controlOrDELMask) {
                     while i < n && bytes[i] >= 0x20 && bytes[i] != 0x7F { i += 1 }
                     if i == n { break }  // no CR: refused below
                 }
@@ -477,6 +464,24 @@ public enum HTTP1Parser {
                 }
             }
         }
+    }
+
+    /// Advances `i` eight bytes at a time while `mask` of the word at `i` is zero. True when
+    /// it stopped at the first flagged byte of a word (then at `i`; `mask`'s lowest set bit
+    /// must mark it), false when fewer than eight bytes are left before `n`.
+    @inline(__always)
+    static func skipWords(
+        _ bytes: UnsafeRawBufferPointer, _ i: inout Int, _ n: Int, while mask: (UInt64) -> UInt64
+    ) -> Bool {
+        while i + 8 <= n {
+            let flagged = mask(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            if flagged != 0 {
+                i += flagged.trailingZeroBitCount >> 3
+                return true
+            }
+            i += 8
+        }
+        return false
     }
 
     static func equalsCaseInsensitive(_ bytes: UnsafeRawBufferPointer, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
