@@ -287,6 +287,8 @@ final class ClientConnection: EventHandler {
     }
     /// True once a response completed on this connection.
     private var hasServedRequest = false
+    /// Position in the worker's list of open connections (-1 when not in it).
+    var connectionIndex = -1
 
     private var settings: ProxySettings { worker.settings }
 

@@ -78,7 +78,10 @@ public final class Worker {
     private(set) var isDraining = false
     let requestIDHeaderBytes: [UInt8]
     private var listeners: [ListenerHandler] = []
-    private var connections: [ObjectIdentifier: ClientConnection] = [:]
+    /// Open client connections. Each knows its index here (`ClientConnection.connectionIndex`),
+    /// so adding one appends and removing one moves the last into its place: no hashing, as
+    /// a dictionary keyed by identity did twice per connection.
+    private var connections: [ClientConnection] = []
     private var randomState: (UInt64, UInt64) = (0, 0)
     /// Requests routed to another pool because theirs had no available member.
     private(set) var fallbackCount = 0
@@ -172,7 +175,7 @@ public final class Worker {
     private func run() {
         loop.run()
         // Stopped: release whatever is left.
-        for c in Array(connections.values) { c.close() }
+        for c in Array(connections) { c.close() }
         for p in pools { for m in p.members { m.closeAllIdle() } }
         for l in listeners { loop.close(l) }
         loop.close(wakeup)
@@ -286,7 +289,7 @@ public final class Worker {
         let timer = DrainTimer(worker: self)
         drainTimer = timer
         loop.armTimer(timer, list: timers.drain)
-        for c in Array(connections.values) { c.beginDrain() }
+        for c in Array(connections) { c.beginDrain() }
         stopIfDrained()
     }
 
@@ -331,12 +334,21 @@ public final class Worker {
             logger.error("cannot register a client connection", metadata: ["turnout.error": "\(error)"])
             return
         }
-        connections[ObjectIdentifier(c)] = c
+        c.connectionIndex = connections.count
+        connections.append(c)
         c.start()
     }
 
     func connectionClosed(_ c: ClientConnection) {
-        connections.removeValue(forKey: ObjectIdentifier(c))
+        let i = c.connectionIndex
+        if i >= 0 && i < connections.count && connections[i] === c {
+            let last = connections.removeLast()
+            if last !== c {
+                connections[i] = last
+                last.connectionIndex = i
+            }
+            c.connectionIndex = -1
+        }
         if isAtConnectionLimit && connections.count < maxConnections {
             isAtConnectionLimit = false
             for l in listeners { loop.enqueueReady(l) }

@@ -209,3 +209,35 @@ def test_at_the_limit_a_connection_that_turns_idle_is_reclaimed_for_a_waiting_on
     finally:
         a.close()
         b.close()
+
+
+def test_connections_closed_from_the_front_and_the_middle_free_exactly_their_slots(turnout, origin):
+    # The worker's list of open connections removes one by moving the last into its place:
+    # closing the first and a middle one must free exactly two slots, so two new clients are
+    # served without the limit reclaiming anyone, and a third new one then reclaims the
+    # oldest idle connection.
+    proxy = turnout([origin.addr], limits={"max_connections": 4})
+    conns = [RawConn(proxy.port, timeout=5) for _ in range(4)]
+    newer: list[RawConn] = []
+    try:
+        for c in conns:
+            assert c.request("GET", "/status/204").status == 204
+        a, b, c3, d = conns
+        b.close()
+        a.close()
+        time.sleep(0.3)  # the proxy sees both FINs and closes its ends
+        for _ in range(2):
+            n = RawConn(proxy.port, timeout=5)
+            newer.append(n)
+            assert n.request("GET", "/status/204").status == 204
+        assert c3.request("GET", "/status/204").status == 204
+        assert d.request("GET", "/status/204").status == 204
+        assert "closing the oldest idle keep-alive connections" not in proxy.stderr(), proxy.diagnostics()
+        # Four open again: one more is served by reclaiming the oldest idle one.
+        fifth = RawConn(proxy.port, timeout=5)
+        newer.append(fifth)
+        assert fifth.request("GET", "/status/204").status == 204
+        assert "closing the oldest idle keep-alive connections" in proxy.stderr(), proxy.diagnostics()
+    finally:
+        for c in conns + newer:
+            c.close()
