@@ -379,6 +379,7 @@ final class ClientConnection: EventHandler {
     /// Makes all the progress possible now. Stops after a bounded amount of work and
     /// re-queues itself, so one fast transfer cannot starve the worker's other connections.
     private func drive() {
+        defer { if !isWatched && !isClosed { watchIfNeeded() } }
         var rounds = 0
         while !isClosed {
             rounds += 1
@@ -408,6 +409,40 @@ final class ClientConnection: EventHandler {
             if finishIfDone() { progress = true }
             if !progress { return }
         }
+    }
+
+    // MARK: Watching the client fd
+
+    /// The fd enters epoll when the connection first has to wait for it, not at accept: a
+    /// connection whose request is read at once, and whose response goes out in one write
+    /// before it closes, never costs an `epoll_ctl` (nor the readiness event and the epoll
+    /// removal at close that come with one), as HAProxy's connections do not. While the
+    /// request waits for its upstream, the client fd matters only for noticing a hang-up:
+    /// that is deferred (`watchSoon`), so a client that goes away is noticed up to
+    /// `EventLoop.deferredWatchMs` later; anything else (reading more, a write that did not
+    /// finish, lingering) watches at once. Edge-triggered registration reports the fd's
+    /// current readiness, so nothing that happened before is lost.
+    private func watchIfNeeded() {
+        let isWaitingForUpstreamOnly = requestPhase == .done && isWritable && !isLingering
+            && (responsePhase == .connecting || responsePhase == .waitingHead || responsePhase == .body)
+        if isWaitingForUpstreamOnly {
+            loop.watchSoon(self, events: Worker.edgeEvents)
+            return
+        }
+        do {
+            try loop.watch(self, events: Worker.edgeEvents)
+        } catch {
+            watchFailed(error)
+        }
+    }
+
+    override func handleWatchFailure(_ error: IOError, loop: EventLoop) {
+        watchFailed(error)
+    }
+
+    private func watchFailed(_ error: IOError) {
+        worker.logger.error("cannot watch a client connection", metadata: ["turnout.error": "\(error)"])
+        abort(note: "client connection not watchable")
     }
 
     // MARK: Client → proxy

@@ -23,6 +23,11 @@ open class EventHandler {
     var timerNext: TimerLink?
     /// True while queued in the loop's ready queue.
     var isQueued = false
+    /// True once the fd is in epoll (`watch`); an attached handler may not be yet.
+    public internal(set) var isWatched = false
+    /// Its entry in the loop's deferred-watch list (`watchSoon`), or -1.
+    var watchEntry = -1
+    var isWatchPending: Bool { watchEntry >= 0 }
 
     public init(fd: Int32) {
         self.fd = fd
@@ -40,6 +45,12 @@ open class EventHandler {
 
     /// The handler asked to run again (fairness: it stopped with work left).
     open func handleReady() {}
+
+    /// A deferred `watchSoon` could not add the fd to epoll (the handler would never hear
+    /// from it again). The default closes the handler.
+    open func handleWatchFailure(_ error: IOError, loop: EventLoop) {
+        loop.close(self)
+    }
 }
 
 /// A list of handlers whose timers all have the same duration. Appending at the tail
@@ -86,6 +97,15 @@ public final class EventLoop {
     private var earliestDeadline = UInt64.max
     private var ready: [EventHandler] = []
     private var readySwap: [EventHandler] = []
+    /// `watchSoon` requests, oldest first, from `watchHead` on: each handler, its events and
+    /// when it asked (loop time, ms).
+    private var watchPending: [EventHandler?] = []
+    private var watchPendingEvents: [UInt32] = []
+    private var watchPendingSince: [UInt64] = []
+    private var watchHead = 0
+    /// How long `watchSoon` defers: a deferred fd is in epoll at most about this long after it
+    /// asked (waits are shortened to keep that true on an idle loop).
+    public static let deferredWatchMs: UInt64 = 50
     /// Cached monotonic time, refreshed after each wait.
     public private(set) var now: UInt64 = Clock.nowMilliseconds()
     private(set) var nowNanos: UInt64 = Clock.nowNanoseconds()
@@ -132,8 +152,24 @@ public final class EventLoop {
 
     // MARK: Registration
 
-    /// Registers `handler.fd` for `events` (edge-triggered unless the caller passes otherwise).
+    /// Registers `handler.fd` for `events` (edge-triggered unless the caller passes otherwise):
+    /// `attach` and `watch` in one step.
     public func register(_ handler: EventHandler, events: UInt32) throws(IOError) {
+        attach(handler)
+        do {
+            try watch(handler, events: events)
+        } catch {
+            detach(handler)
+            throw error
+        }
+    }
+
+    /// Takes the handler into the loop's table (held +1; its timers work, events for it are
+    /// dispatched once it is watched) without adding its fd to epoll. A handler that finishes
+    /// without ever waiting for its fd costs no `epoll_ctl` at all; `watch` or `watchSoon`
+    /// adds the fd when it has to wait.
+    public func attach(_ handler: EventHandler) {
+        precondition(handler.slot == UInt32.max, "handler attached twice")
         let slot: UInt32
         let reference = Unmanaged.passRetained(handler)
         if let s = freeSlots.popLast() {
@@ -147,17 +183,90 @@ public final class EventLoop {
         generations[Int(slot)] &+= 1
         handler.slot = slot
         handler.slotGeneration = generations[Int(slot)]
+    }
+
+    /// Adds an attached handler's fd to epoll for `events`. With edge-triggered events the
+    /// fd's current readiness is reported by the next wait, so nothing that happened while it
+    /// was unwatched is lost.
+    public func watch(_ handler: EventHandler, events: UInt32) throws(IOError) {
+        precondition(handler.slot != UInt32.max, "watching a handler that is not attached")
+        if handler.isWatched { return }
         var ev = epoll_event()
         ev.events = events
-        ev.data.u64 = UInt64(handler.slotGeneration) << 32 | UInt64(slot)
+        ev.data.u64 = UInt64(handler.slotGeneration) << 32 | UInt64(handler.slot)
         if epoll_ctl(epollFD, EPOLL_CTL_ADD, handler.fd, &ev) != 0 {
-            let e = errno
-            handlers[Int(slot)] = nil
-            reference.release()
-            freeSlots.append(slot)
-            handler.slot = UInt32.max
-            throw IOError("epoll_ctl(ADD)", errno: e)
+            throw IOError("epoll_ctl(ADD)", errno: errno)
         }
+        handler.isWatched = true
+        if handler.watchEntry >= 0 {
+            watchPending[handler.watchEntry] = nil
+            handler.watchEntry = -1
+        }
+    }
+
+    /// Watches the handler `deferredWatchMs` from now unless it is watched or closed by then.
+    /// For a handler that expects to be done before it needs events but must not go unheard if
+    /// it is not: a client connection waiting for its upstream, whose hang-up is then noticed
+    /// up to that much later, while most such connections close without entering epoll.
+    public func watchSoon(_ handler: EventHandler, events: UInt32) {
+        if handler.isWatched || handler.isWatchPending || handler.fd < 0 { return }
+        handler.watchEntry = watchPending.count
+        watchPending.append(handler)
+        watchPendingEvents.append(events)
+        watchPendingSince.append(now)
+    }
+
+    /// Carries out the deferred watches that are due.
+    private func watchDeferred() {
+        // A failure callback may close handlers and defer others: the count is read afresh.
+        var i = watchHead
+        while i < watchPending.count && watchPendingSince[i] &+ EventLoop.deferredWatchMs <= now {
+            if let h = watchPending[i] {
+                watchPending[i] = nil  // the reference goes now; the entry with the batch
+                h.watchEntry = -1
+                if h.fd >= 0 && !h.isWatched {
+                    do {
+                        try watch(h, events: watchPendingEvents[i])
+                    } catch {
+                        h.handleWatchFailure(error, loop: self)
+                    }
+                }
+            }
+            i += 1
+        }
+        let count = watchPending.count
+        if i == count {
+            watchPending.removeAll(keepingCapacity: true)
+            watchPendingEvents.removeAll(keepingCapacity: true)
+            watchPendingSince.removeAll(keepingCapacity: true)
+            watchHead = 0
+        } else {
+            // The entries done are removed a batch at a time.
+            watchHead = i
+            if watchHead >= 256 && watchHead * 2 >= count {
+                watchPending.removeSubrange(0..<watchHead)
+                watchPendingEvents.removeSubrange(0..<watchHead)
+                watchPendingSince.removeSubrange(0..<watchHead)
+                for h in watchPending { h?.watchEntry -= watchHead }
+                watchHead = 0
+            }
+        }
+    }
+
+    private func dropDeferredWatches() {
+        for h in watchPending[watchHead...] { h?.watchEntry = -1 }
+        watchPending.removeAll()
+        watchPendingEvents.removeAll()
+        watchPendingSince.removeAll()
+        watchHead = 0
+    }
+
+    /// Undoes `attach` for a handler whose fd never entered epoll.
+    private func detach(_ handler: EventHandler) {
+        if let reference = handlers[Int(handler.slot)] { reference.release() }
+        handlers[Int(handler.slot)] = nil
+        freeSlots.append(handler.slot)
+        handler.slot = UInt32.max
     }
 
     /// Changes the event mask of a registered handler.
@@ -177,9 +286,15 @@ public final class EventLoop {
     func deregister(_ handler: EventHandler, isClosing: Bool = false) {
         cancelTimer(handler)
         guard handler.slot != UInt32.max else { return }
-        if !isClosing {
+        if !isClosing && handler.isWatched {
             var ev = epoll_event()
             _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, handler.fd, &ev)
+        }
+        handler.isWatched = false
+        if handler.watchEntry >= 0 {
+            // Not kept for its deferred watch: the entry stays, empty, until it is due.
+            watchPending[handler.watchEntry] = nil
+            handler.watchEntry = -1
         }
         if let reference = handlers[Int(handler.slot)] { retired.append(reference) }
         handlers[Int(handler.slot)] = nil
@@ -253,7 +368,10 @@ public final class EventLoop {
 
     private func nextTimeoutMs() -> Int32 {
         if !ready.isEmpty { return 0 }
-        let earliest = earliestDeadline
+        var earliest = earliestDeadline
+        if watchHead < watchPending.count {
+            earliest = min(earliest, watchPendingSince[watchHead] &+ EventLoop.deferredWatchMs)
+        }
         if earliest == UInt64.max { return 1000 }
         if earliest <= now { return 0 }
         return Int32(min(earliest - now, 1000))
@@ -346,13 +464,15 @@ public final class EventLoop {
                 readySwap.removeAll(keepingCapacity: true)
             }
             expireTimers()
+            if watchHead < watchPending.count { watchDeferred() }
             afterIteration()
             releaseRetired()
         }
-        // Stopped: what is still queued will not run, and the queue's references would keep
-        // those handlers (and, through them, their owners) alive.
+        // Stopped: what is still queued or deferred will not run, and the queues' references
+        // would keep those handlers (and, through them, their owners) alive.
         for h in ready { h.isQueued = false }
         ready.removeAll()
+        dropDeferredWatches()
     }
 }
 

@@ -326,14 +326,8 @@ public final class Worker {
     fileprivate func accepted(fd: Int32, address: SocketAddress) {
         makeRoom()
         let c = ClientConnection(fd: fd, address: address, worker: self)
-        do {
-            try loop.register(c, events: Worker.edgeEvents)
-        } catch {
-            Syscall.close(fd)
-            c.fd = -1
-            logger.error("cannot register a client connection", metadata: ["turnout.error": "\(error)"])
-            return
-        }
+        // Into epoll only once it has to wait for the client (ClientConnection.watchIfNeeded).
+        loop.attach(c)
         c.connectionIndex = connections.count
         connections.append(c)
         c.start()

@@ -2,6 +2,7 @@
 proxy must keep serving."""
 
 import socket
+import struct
 import time
 
 from client import RawConn, pattern_bytes, pattern_chunks, wait_until
@@ -73,6 +74,25 @@ def test_client_gone_while_waiting_for_slow_origin(proxy, origin):
     # Either the proxy drops the upstream at once or when the answer arrives (1.5 s).
     ok = wait_until(lambda: proxy.fd_count() <= baseline, timeout=3.5, interval=0.05)
     assert ok, f"proxy fds {proxy.fd_count()} > baseline {baseline}"
+    with RawConn(proxy.port) as c:
+        assert c.request("GET", "/bytes/10").status == 200
+
+
+def test_client_reset_while_waiting_for_slow_origin_is_noticed_before_the_answer(proxy, origin):
+    # The client fd of a request that waits for its upstream enters epoll only after a short
+    # deferral (most such connections close before that); a reset in the meantime must still
+    # end the exchange and free the upstream connection long before the origin answers.
+    baseline = _baseline(proxy)
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+    try:
+        s.sendall(b"GET /slow/3000 HTTP/1.1\r\nHost: e2e.test\r\n\r\n")
+        assert origin.wait_for_request(lambda r: r["path"] == "/slow/3000", timeout=3)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+    finally:
+        s.close()
+    started = time.monotonic()
+    ok = wait_until(lambda: proxy.fd_count() <= baseline, timeout=1.5, interval=0.02)
+    assert ok, f"proxy fds {proxy.fd_count()} > baseline {baseline} {time.monotonic() - started:.2f}s after the reset"
     with RawConn(proxy.port) as c:
         assert c.request("GET", "/bytes/10").status == 200
 

@@ -2,6 +2,9 @@
 clients, and bodiless responses leaving the connection usable."""
 
 import http.client
+import socket
+
+import pytest
 
 from client import RawConn, build_request, curl, pattern_bytes
 
@@ -131,3 +134,17 @@ def test_head_204_304_leave_connection_usable(proxy, origin):
         # Nothing stray is left on the wire.
         assert not c.wait_closed(0.3)
     assert origin.connections_accepted <= 2
+
+
+@pytest.mark.parametrize("path,body", [("/bytes/100", pattern_bytes(100)), ("/slow/200", b"slow 200\n")])
+@pytest.mark.parametrize("connection", ["keep-alive", "close"])
+def test_client_half_close_after_request_still_gets_the_answer(proxy, origin, path, body, connection):
+    # The client writes its request and shuts down its sending side (FIN), as some clients
+    # do. The answer must still come, whole, then the proxy closes. /slow/200 answers after
+    # the client socket has entered epoll with its FIN already pending; /bytes answers first.
+    with RawConn(proxy.port) as c:
+        c.send(build_request("GET", path, headers=[("Connection", connection)]))
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        assert r.status == 200 and r.body == body
+        assert c.wait_closed(), "the proxy kept the half-closed connection open after the answer"
