@@ -421,7 +421,8 @@ final class ClientConnection: EventHandler {
     /// that is deferred (`watchSoon`), so a client that goes away is noticed up to
     /// `EventLoop.deferredWatchMs` later; anything else (reading more, a write that did not
     /// finish, lingering) watches at once. Edge-triggered registration reports the fd's
-    /// current readiness, so nothing that happened before is lost.
+    /// current readiness, so no event is lost; `finishIfDone`, which relies on having heard
+    /// of no input, asks the socket itself while it is unwatched.
     private func watchIfNeeded() {
         let isWaitingForUpstreamOnly = requestPhase == .done && isWritable && !isLingering
             && (responsePhase == .connecting || responsePhase == .waitingHead || responsePhase == .body)
@@ -857,6 +858,10 @@ final class ClientConnection: EventHandler {
             hasRetried = true
             hasWrittenUpstream = false
             if route() { connectUpstream(reuse: true) }
+            // Called from a timeout or an upstream event, not from drive: a pooled connection
+            // taken for the retry raises no event of its own, so the request head waiting in
+            // upOut is sent by the next drive.
+            if !isClosed { loop.enqueueReady(self) }
             return
         }
         gatewayError(code, note)
@@ -1676,13 +1681,19 @@ final class ClientConnection: EventHandler {
             // a reset that can destroy the response: linger instead.
             // (`isRequestReceived`: the whole body was read; an error answer may have left
             // it unread, and the client may still be sending it.)
+            // `isReadable` says what epoll reported; a socket not yet in epoll (watchIfNeeded)
+            // has reported nothing since the last read, so it is asked directly.
             let isClientDone = requestComplete && isRequestReceived && isHeadParsed && !head.isKeepAlive
                 && inBuf.writeIndex == requestPassEnd && !isReadable
+                && (isWatched || !transport.hasUnreadInput(fd))
             if isClientDone {
                 // A close with input still unread (sent after our last read) resets the
-                // connection and discards what the kernel holds: a held tail goes out
-                // with the FIN by shutdown first, as it did when it was sent at once.
-                if isTailHeld { transport.shutdownWrite(fd) }
+                // connection and discards what the kernel holds. Watched, input may have
+                // come since the last event was read: a held tail goes out with the FIN by
+                // shutdown first, as it did when it was sent at once. Unwatched, the socket
+                // was asked just now, and the close sends the held tail with the FIN itself
+                // (the peek takes the place of the shutdown).
+                if isTailHeld && isWatched { transport.shutdownWrite(fd) }
                 close()
             } else {
                 closeGracefully()

@@ -157,6 +157,22 @@ public enum Syscall {
         _ = Glibc.close(fd)
     }
 
+    /// Whether bytes (or a reset) wait unread on the socket: a one-byte `MSG_PEEK` that
+    /// takes nothing. End of stream and `EAGAIN` count as nothing waiting.
+    public static func hasUnreadInput(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        while true {
+            let r = Glibc.recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            if r > 0 { return true }
+            if r == 0 { return false }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return false
+            default: return true  // a pending error: let the careful path deal with it
+            }
+        }
+    }
+
     public static func shutdownWrite(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }

@@ -48,6 +48,15 @@ enum Transport {
         }
     }
 
+    /// Whether the peer sent bytes that were not read yet (TLS would also count decrypted
+    /// bytes it holds).
+    @inline(__always)
+    func hasUnreadInput(_ fd: Int32) -> Bool {
+        switch self {
+        case .plain: return Syscall.hasUnreadInput(fd)
+        }
+    }
+
     /// Ends the sending direction (TLS would send close_notify first).
     @inline(__always)
     func shutdownWrite(_ fd: Int32) {

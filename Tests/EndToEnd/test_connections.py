@@ -3,6 +3,7 @@ clients, and bodiless responses leaving the connection usable."""
 
 import http.client
 import socket
+import time
 
 import pytest
 
@@ -148,3 +149,34 @@ def test_client_half_close_after_request_still_gets_the_answer(proxy, origin, pa
         r = c.read_response()
         assert r.status == 200 and r.body == body
         assert c.wait_closed(), "the proxy kept the half-closed connection open after the answer"
+
+
+def test_bytes_sent_after_a_close_request_while_waiting_for_the_upstream_do_not_reset_the_answer(proxy, origin):
+    # The client asks to close, then (against the rules, as a pipelining client may) sends
+    # more while the answer is still coming from the upstream: head at once, body 30 ms
+    # later. A small receive buffer keeps part of the answer in the proxy's send queue after
+    # its last write. A plain close with unread input would reset the connection and drop
+    # that part; the proxy must see the extra bytes and linger instead.
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", proxy.port))
+    try:
+        s.sendall(build_request("GET", "/stall/65536/0/30", headers=[("Connection", "close")]))
+        time.sleep(0.01)
+        s.sendall(build_request("GET", "/bytes/10"))
+        time.sleep(0.2)  # the proxy has written the whole answer and decided how to close
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:100]
+    assert body == pattern_bytes(65536), f"got {len(body)} of 65536 body bytes: the connection was reset"

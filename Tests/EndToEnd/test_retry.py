@@ -3,7 +3,9 @@ safe requests are retried once on a fresh connection, unsafe ones are not repeat
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 
 from client import RawConn, build_request
 
@@ -52,3 +54,37 @@ def test_post_with_body_is_not_repeated(turnout, raw_origin_factory):
         assert r.status == 502
     posts = [r for r in o.requests if r["method"] == "POST"]
     assert len(posts) == 1, "a non-idempotent request reached the origin more than once"
+
+
+def test_request_retried_after_a_connect_timeout_onto_a_pooled_connection_is_sent(turnout, origin):
+    # Members: the origin, then a listener whose accept queue is full, so a connection
+    # attempt to it hangs (its SYNs are dropped) until upstream_connect gives up. Round
+    # robin sends the first request to the origin (whose connection then waits in the pool)
+    # and the second to the hanging member; the retry goes back to the origin and takes the
+    # pooled connection. The request must go out on it at once, not wait for
+    # upstream_response (a 504 after 5 s).
+    stuck = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen(0)
+    fillers = []
+    try:
+        for _ in range(2):  # the accept queue holds one; the second may already be dropped
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            f.connect_ex(stuck.getsockname())
+            fillers.append(f)
+        time.sleep(0.05)
+        stuck_addr = "127.0.0.1:%d" % stuck.getsockname()[1]
+        proxy = turnout([origin.addr, stuck_addr], timeouts={"upstream_connect": "300ms", "upstream_response": "5s"})
+        with RawConn(proxy.port) as c:
+            assert c.request("GET", "/bytes/10").status == 200
+            started = time.monotonic()
+            r = c.request("GET", "/bytes/20")
+            elapsed = time.monotonic() - started
+        assert r.status == 200, r.body
+        assert elapsed < 2.0, f"answered after {elapsed:.2f}s: the retried request waited for a timeout"
+        assert [q["path"] for q in origin.requests] == ["/bytes/10", "/bytes/20"]
+    finally:
+        for f in fillers:
+            f.close()
+        stuck.close()
