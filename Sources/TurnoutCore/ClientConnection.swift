@@ -857,10 +857,11 @@ final class ClientConnection: EventHandler {
         if !hasRetried {
             hasRetried = true
             hasWrittenUpstream = false
-            if route() { connectUpstream(reuse: true) }
-            // Called from a timeout or an upstream event, not from drive: a pooled connection
-            // taken for the retry raises no event of its own, so the request head waiting in
-            // upOut is sent by the next drive.
+            // As at the first attempt, a CONNECT never rides a pooled connection.
+            if route() { connectUpstream(reuse: head.method != .connect) }
+            // Mostly called from a timeout or an upstream event, not from drive: a pooled
+            // connection taken for the retry raises no event of its own, so the request head
+            // waiting in upOut is sent by the next drive.
             if !isClosed { loop.enqueueReady(self) }
             return
         }
