@@ -3,6 +3,7 @@ safe requests are retried once on a fresh connection, unsafe ones are not repeat
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -56,13 +57,10 @@ def test_post_with_body_is_not_repeated(turnout, raw_origin_factory):
     assert len(posts) == 1, "a non-idempotent request reached the origin more than once"
 
 
-def test_request_retried_after_a_connect_timeout_onto_a_pooled_connection_is_sent(turnout, origin):
-    # Members: the origin, then a listener whose accept queue is full, so a connection
-    # attempt to it hangs (its SYNs are dropped) until upstream_connect gives up. Round
-    # robin sends the first request to the origin (whose connection then waits in the pool)
-    # and the second to the hanging member; the retry goes back to the origin and takes the
-    # pooled connection. The request must go out on it at once, not wait for
-    # upstream_response (a 504 after 5 s).
+@contextlib.contextmanager
+def _unanswered_member():
+    """The address of a listener whose accept queue is full, so a connection attempt to it
+    hangs (its SYNs are dropped) until upstream_connect gives up."""
     stuck = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     stuck.bind(("127.0.0.1", 0))
     stuck.listen(0)
@@ -74,17 +72,56 @@ def test_request_retried_after_a_connect_timeout_onto_a_pooled_connection_is_sen
             f.connect_ex(stuck.getsockname())
             fillers.append(f)
         time.sleep(0.05)
-        stuck_addr = "127.0.0.1:%d" % stuck.getsockname()[1]
+        yield "127.0.0.1:%d" % stuck.getsockname()[1]
+    finally:
+        for f in fillers:
+            f.close()
+        stuck.close()
+
+
+def test_request_retried_after_a_connect_timeout_onto_a_pooled_connection_is_sent(turnout, origin):
+    # Members: the origin, then the hanging one. Round robin sends the first request to the
+    # origin (whose connection then waits in the pool) and the second to the hanging member;
+    # the retry goes back to the origin and takes the pooled connection. The request must go
+    # out on it at once, not wait for upstream_response (a 504 after 5 s).
+    with _unanswered_member() as stuck_addr:
         proxy = turnout([origin.addr, stuck_addr], timeouts={"upstream_connect": "300ms", "upstream_response": "5s"})
         with RawConn(proxy.port) as c:
             assert c.request("GET", "/bytes/10").status == 200
             started = time.monotonic()
             r = c.request("GET", "/bytes/20")
             elapsed = time.monotonic() - started
-        assert r.status == 200, r.body
-        assert elapsed < 2.0, f"answered after {elapsed:.2f}s: the retried request waited for a timeout"
-        assert [q["path"] for q in origin.requests] == ["/bytes/10", "/bytes/20"]
-    finally:
-        for f in fillers:
-            f.close()
-        stuck.close()
+    assert r.status == 200, r.body
+    assert elapsed < 2.0, f"answered after {elapsed:.2f}s: the retried request waited for a timeout"
+    seen = [(q["conn"], q["path"]) for q in origin.requests]
+    assert [path for _, path in seen] == ["/bytes/10", "/bytes/20"]
+    assert seen[0][0] == seen[1][0], f"the retry did not take the pooled connection: {seen}"
+
+
+def test_connect_retried_after_a_connect_timeout_opens_its_own_connection(turnout, raw_origin_factory):
+    # As above, but the retried request is a CONNECT: like its first attempt it must not
+    # ride the pooled keep-alive connection (a tunnel takes its upstream connection for
+    # good), so the member sees it on a connection of its own and the tunnel works.
+    def respond(sock, req):
+        if req["method"] != "CONNECT":
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            return True
+        sock.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        while data := sock.recv(65536):
+            sock.sendall(data)
+        return False
+
+    member = raw_origin_factory(respond)
+    with _unanswered_member() as stuck_addr:
+        proxy = turnout([member.addr, stuck_addr], timeouts={"upstream_connect": "300ms"},
+                        connect={"enabled": True, "ports": [443], "pools": ["blue"]})
+        with RawConn(proxy.port) as c:
+            assert c.request("GET", "/warm").status == 200
+        with RawConn(proxy.port) as c:
+            c.send(b"CONNECT tunnel.test:443 HTTP/1.1\r\nHost: tunnel.test:443\r\n\r\n")
+            assert c.read_response(method="CONNECT").status == 200
+            c.send(b"ping")
+            assert c.read_exact(4) == b"ping"
+    seen = [(q["conn"], q["method"]) for q in member.requests]
+    assert [method for _, method in seen] == ["GET", "CONNECT"], seen
+    assert seen[0][0] != seen[1][0], f"the retried CONNECT rode the pooled connection: {seen}"
