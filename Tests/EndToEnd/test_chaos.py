@@ -242,3 +242,173 @@ def test_many_clients_behaving_every_way_get_their_answers_and_leave_nothing_beh
         r = c.request("GET", "/bytes/100")
         assert r.status == 200 and r.body == pattern_bytes(100)
     assert proxy.stderr().count(" critical ") == 0, proxy.stderr()[-2000:]
+
+
+def _proxy_upstream_sockets(pid: int, port: int) -> dict[str, int]:
+    """The proxy's sockets whose remote port is `port`, counted by TCP state (hex code)."""
+    inodes = set()
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    states: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
+                states[fields[3]] = states.get(fields[3], 0) + 1
+    return states
+
+
+class _UnreliableOrigin:
+    """`respond` for a RawOrigin that fails in every way an origin can. On a connection
+    that has answered before, a request is dropped a quarter of the time (the connection
+    closes without a byte, as when a keep-alive timeout fires just then); a connection's
+    first request is always served. Paths: /ok/N (N pattern bytes), /cut/N (the head and
+    half the body, then close), /garbage (not HTTP), /rst (a reset before any byte),
+    POST /post/ID (echoes the ID)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.served: dict[int, int] = {}
+
+    def __call__(self, sock, req) -> bool:
+        with self.lock:
+            n = self.served.get(req["conn"], 0)
+            drop = n > 0 and self.rng.random() < 0.25
+            self.served[req["conn"]] = n + 1
+        if drop:
+            return False
+        parts = req["path"].strip("/").split("/")
+        if parts[0] == "ok":
+            body = pattern_bytes(int(parts[1]))
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            return True
+        if parts[0] == "cut":
+            body = pattern_bytes(int(parts[1]))
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[: len(body) // 2])
+            return False
+        if parts[0] == "garbage":
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            return False
+        if parts[0] == "rst":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False
+        if parts[0] == "post":
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(parts[1]), parts[1].encode()))
+            return True
+        sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_origin_failing_every_way_costs_only_the_requests_it_failed(turnout, raw_origin_factory, workers):
+    # Idempotent requests dropped on a reused connection are retried and succeed; a POST
+    # with a body is never sent twice (502 instead); a cut body ends the client connection;
+    # garbage and resets are 502s. Afterwards no client socket is held, and once the origin
+    # goes away every upstream socket is closed.
+    origin = raw_origin_factory(_UnreliableOrigin(SEED))
+    origin_port = int(origin.addr.rsplit(":", 1)[1])
+    proxy = turnout([origin.addr], workers=workers)
+    rng = random.Random(SEED + 1)
+    sessions = max(200, SESSIONS // 4)
+    plan = [(i, rng.getrandbits(32)) for i in range(sessions)]
+    failures: list[str] = []
+    outcomes: dict[str, int] = {}
+    posts_answered: set[str] = set()
+    lock = threading.Lock()
+    todo = iter(plan)
+
+    def count(what: str) -> None:
+        with lock:
+            outcomes[what] = outcomes.get(what, 0) + 1
+
+    def session(i: int, r: random.Random) -> None:
+        with RawConn(proxy.port) as c:
+            for k in range(r.randint(1, 5)):
+                kind = r.choice(("ok", "ok", "ok", "ok", "post", "post", "cut", "garbage", "rst"))
+                if kind == "ok":
+                    n = r.choice(SIZES)
+                    resp = c.request("GET", f"/ok/{n}")
+                    assert resp.status == 200, f"GET /ok/{n}: {resp.status} (a dropped GET must be retried)"
+                    assert resp.body == pattern_bytes(n)
+                elif kind == "post":
+                    pid = f"{i}-{k}"
+                    resp = c.request("POST", f"/post/{pid}", body=b"x" * r.choice((1, 3000)))
+                    assert resp.status in (200, 502), resp.status
+                    if resp.status == 200:
+                        assert resp.body == pid.encode()
+                        with lock:
+                            posts_answered.add(pid)
+                    else:
+                        count("post 502")
+                        return  # the proxy may close after a gateway error
+                elif kind == "cut":
+                    c.send(build_request("GET", "/cut/40000"))
+                    head = c.read_until(b"\r\n\r\n")
+                    assert head.startswith(b"HTTP/1.1 200"), head[:80]
+                    got = bytes(c.buf)  # body bytes read along with the head
+                    c.buf.clear()
+                    try:
+                        while chunk := c.sock.recv(65536):
+                            got += chunk
+                    except ConnectionResetError:
+                        pass
+                    assert len(got) < 40000 and pattern_bytes(40000).startswith(got), len(got)
+                    count("cut")
+                    return
+                else:
+                    resp = c.request("GET", f"/{kind}")
+                    assert resp.status == 502, f"/{kind}: {resp.status}"
+                    count(kind)
+                    return
+                count(kind)
+
+    def worker():
+        while True:
+            with lock:
+                item = next(todo, None)
+            if item is None:
+                return
+            i, seed = item
+            try:
+                session(i, random.Random(seed))
+            except Exception as e:  # noqa: BLE001 - every failure is reported below
+                with lock:
+                    failures.append(f"session {i} (seed {SEED}): {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(CONCURRENCY)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(60.0, sessions * 0.2))
+    assert not any(t.is_alive() for t in threads), "client sessions still running: the proxy stopped answering"
+    assert not failures, f"{len(failures)} of {sessions} sessions failed:\n" + "\n".join(failures[:20])
+    print(f"{sessions} sessions: {outcomes}")
+    assert outcomes.get("ok", 0) > 0 and outcomes.get("post 502", 0) > 0, outcomes
+
+    # A POST reached the origin at most once, and every answered one exactly once.
+    seen: dict[str, int] = {}
+    for q in origin.requests:
+        if q["method"] == "POST":
+            seen[q["path"]] = seen.get(q["path"], 0) + 1
+    repeated = [p for p, n in seen.items() if n > 1]
+    assert not repeated, f"POSTs sent to the origin more than once: {repeated[:10]}"
+    assert all(seen.get(f"/post/{p}") == 1 for p in posts_answered)
+
+    assert wait_until(lambda: _proxy_client_sockets(proxy.pid, proxy.port) == 0, timeout=5.0, interval=0.05), \
+        f"{_proxy_client_sockets(proxy.pid, proxy.port)} client sockets still held"
+    with RawConn(proxy.port) as c:
+        assert c.request("GET", "/ok/100").status == 200
+    assert _proxy_upstream_sockets(proxy.pid, origin_port), "the pool kept no upstream connection"
+    origin.stop()  # closes every connection it holds: the pooled ones must go too
+    assert wait_until(lambda: not _proxy_upstream_sockets(proxy.pid, origin_port), timeout=5.0, interval=0.05), \
+        f"upstream sockets left after the origin went away: {_proxy_upstream_sockets(proxy.pid, origin_port)}"
