@@ -29,9 +29,8 @@ CONCURRENCY = 24
 SIZES = (0, 10, 1500, 20_000, 70_000, 250_000)  # 70 000 and up are spliced
 
 
-def _proxy_client_sockets(pid: int, port: int) -> int:
-    """Sockets the proxy holds whose local port is its listening port, the listener
-    excepted: its client connections, in whatever TCP state."""
+def _proxy_tcp_sockets(pid: int):
+    """(local port, remote port, TCP state as its hex code) of each TCP socket `pid` holds."""
     inodes = set()
     for name in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -40,7 +39,6 @@ def _proxy_client_sockets(pid: int, port: int) -> int:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = open(table).read().splitlines()[1:]
@@ -48,11 +46,14 @@ def _proxy_client_sockets(pid: int, port: int) -> int:
             continue
         for line in lines:
             fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            state, inode = fields[3], fields[9]
-            if local_port == port and state != "0A" and inode in inodes:
-                count += 1
-    return count
+            if fields[9] in inodes:
+                yield int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16), fields[3]
+
+
+def _proxy_client_sockets(pid: int, port: int) -> int:
+    """Sockets the proxy holds whose local port is its listening port, the listener
+    excepted: its client connections, in whatever TCP state."""
+    return sum(1 for local, _, state in _proxy_tcp_sockets(pid) if local == port and state != "0A")
 
 
 def _reset(sock: socket.socket) -> None:
@@ -246,24 +247,10 @@ def test_many_clients_behaving_every_way_get_their_answers_and_leave_nothing_beh
 
 def _proxy_upstream_sockets(pid: int, port: int) -> dict[str, int]:
     """The proxy's sockets whose remote port is `port`, counted by TCP state (hex code)."""
-    inodes = set()
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{name}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
     states: dict[str, int] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(table).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
-                states[fields[3]] = states.get(fields[3], 0) + 1
+    for _, remote, state in _proxy_tcp_sockets(pid):
+        if remote == port:
+            states[state] = states.get(state, 0) + 1
     return states
 
 
