@@ -772,8 +772,7 @@ final class ClientConnection: EventHandler {
         status = 0
         errorNote = ""
         guard route() else { return }
-        // A CONNECT is not retried, so it never rides a pooled connection that may be stale.
-        connectUpstream(reuse: head.method != .connect)
+        connectUpstream(mayReuse: true)
     }
 
     /// Chooses the pool and member for the current request from the worker's current
@@ -857,8 +856,7 @@ final class ClientConnection: EventHandler {
         if !hasRetried {
             hasRetried = true
             hasWrittenUpstream = false
-            // As at the first attempt, a CONNECT never rides a pooled connection.
-            if route() { connectUpstream(reuse: head.method != .connect) }
+            if route() { connectUpstream(mayReuse: true) }
             // Mostly called from a timeout or an upstream event, not from drive: a pooled
             // connection taken for the retry raises no event of its own, so the request head
             // waiting in upOut is sent by the next drive.
@@ -868,8 +866,12 @@ final class ClientConnection: EventHandler {
         gatewayError(code, note)
     }
 
-    private func connectUpstream(reuse: Bool) {
+    /// Sends the request to `member`, on a pooled connection when `mayReuse` allows one.
+    /// A CONNECT never takes a pooled connection: it is not retried, so one that turned
+    /// out stale would fail it, and its tunnel keeps the connection for good.
+    private func connectUpstream(mayReuse: Bool) {
         guard let member else { return }
+        let reuse = mayReuse && head.method != .connect
         upOut.attach(buffers)
         upOut.readIndex = 0
         upOut.writeIndex = 0
@@ -1791,7 +1793,7 @@ final class ClientConnection: EventHandler {
             responsePassEnd = 0
             responseDecodeIndex = 0
             responseScanner.reset()
-            connectUpstream(reuse: false)
+            connectUpstream(mayReuse: false)
             return
         }
         worker.logUpstreamError(error, member: member, note: note)

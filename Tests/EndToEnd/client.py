@@ -284,6 +284,21 @@ def curl(url: str, *args: str, timeout: float = 30.0) -> CurlResult:
 # --------------------------------------------------------------------------- misc
 
 
+def recv_until_closed(sock: socket.socket) -> bytes:
+    """Everything `sock` receives until the peer closes. A reset also ends it: what
+    arrived before the reset is returned, and the caller judges whether it is whole."""
+    data = bytearray()
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
 def free_port() -> int:
     """A port that was free a moment ago (bind 0, read it, close)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

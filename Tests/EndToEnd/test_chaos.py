@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from client import RawConn, build_request, pattern_bytes, wait_until
+from client import RawConn, build_request, pattern_bytes, recv_until_closed, wait_until
 
 SEED = int(os.environ.get("CHAOS_SEED", "1"))
 SESSIONS = int(os.environ.get("CHAOS_SESSIONS", "2000"))
@@ -54,6 +54,35 @@ def _proxy_client_sockets(pid: int, port: int) -> int:
     """Sockets the proxy holds whose local port is its listening port, the listener
     excepted: its client connections, in whatever TCP state."""
     return sum(1 for local, _, state in _proxy_tcp_sockets(pid) if local == port and state != "0A")
+
+
+def _run_sessions(jobs) -> None:
+    """Runs `jobs` ((label, callable) pairs) CONCURRENCY at a time and fails the test
+    with every job that raised, by label."""
+    failures: list[str] = []
+    lock = threading.Lock()
+    todo = iter(jobs)
+
+    def worker():
+        while True:
+            with lock:
+                job = next(todo, None)
+            if job is None:
+                return
+            label, run = job
+            try:
+                run()
+            except Exception as e:  # noqa: BLE001 - every failure is reported below
+                with lock:
+                    failures.append(f"{label} (seed {SEED}): {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(CONCURRENCY)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(60.0, len(jobs) * 0.2))
+    assert not any(t.is_alive() for t in threads), "client sessions still running: the proxy stopped answering"
+    assert not failures, f"{len(failures)} of {len(jobs)} sessions failed:\n" + "\n".join(failures[:20])
 
 
 def _reset(sock: socket.socket) -> None:
@@ -135,20 +164,12 @@ class _Session:
             s.sendall(build_request("GET", "/stall/30000/0/20", headers=[("Connection", "close")]))
             time.sleep(self.rng.uniform(0, 0.01))
             s.sendall(build_request("GET", "/bytes/10"))
-            data = bytearray()
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except ConnectionResetError:
-                    # After the whole answer, a reset is the kernel's reply to extra bytes
-                    # that came after the close; before it, the checks below fail.
-                    break
-                if not chunk:
-                    break
-                data += chunk
+            # After the whole answer, a reset is the kernel's reply to extra bytes that
+            # came after the close; before it, the checks below fail.
+            data = recv_until_closed(s)
         finally:
             s.close()
-        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head[:80]
         assert body == pattern_bytes(30000), f"body of {len(body)} bytes, wanted 30000"
 
@@ -203,38 +224,13 @@ def test_many_clients_behaving_every_way_get_their_answers_and_leave_nothing_beh
     assert wait_until(lambda: held() == 0, timeout=2.0, interval=0.02)
     rng = random.Random(SEED)
     names = [name for name, weight in BEHAVIOURS for _ in range(weight)]
-    plan = [(i, rng.choice(names), rng.getrandbits(32)) for i in range(SESSIONS)]
-    failures: list[str] = []
-    done = {name: 0 for name, _ in BEHAVIOURS}
-    lock = threading.Lock()
-    todo = iter(plan)
-
-    def worker():
-        while True:
-            with lock:
-                item = next(todo, None)
-            if item is None:
-                return
-            i, name, seed = item
-            try:
-                getattr(_Session(proxy.port, random.Random(seed)), name)()
-                with lock:
-                    done[name] += 1
-            except Exception as e:  # noqa: BLE001 - every failure is reported below
-                with lock:
-                    failures.append(f"session {i} ({name}, seed {SEED}): {type(e).__name__}: {e}")
-
+    jobs = []
+    for i in range(SESSIONS):
+        name, seed = rng.choice(names), rng.getrandbits(32)
+        jobs.append((f"session {i} ({name})", getattr(_Session(proxy.port, random.Random(seed)), name)))
     started = time.monotonic()
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(CONCURRENCY)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=max(60.0, SESSIONS * 0.2))
-    assert not any(t.is_alive() for t in threads), "client sessions still running: the proxy stopped answering"
-    elapsed = time.monotonic() - started
-    assert not failures, f"{len(failures)} of {SESSIONS} sessions failed:\n" + "\n".join(failures[:20])
-    assert sum(done.values()) == SESSIONS
-    print(f"{SESSIONS} sessions in {elapsed:.1f}s: {done}")
+    _run_sessions(jobs)
+    print(f"{SESSIONS} sessions in {time.monotonic() - started:.1f}s")
 
     # Everything the clients opened is closed by now (resets at once, the abandoned heads
     # at client_header at the latest): the proxy must hold none of those sockets.
@@ -307,12 +303,9 @@ def test_an_origin_failing_every_way_costs_only_the_requests_it_failed(turnout, 
     proxy = turnout([origin.addr], workers=workers)
     rng = random.Random(SEED + 1)
     sessions = max(200, SESSIONS // 4)
-    plan = [(i, rng.getrandbits(32)) for i in range(sessions)]
-    failures: list[str] = []
     outcomes: dict[str, int] = {}
     posts_answered: set[str] = set()
     lock = threading.Lock()
-    todo = iter(plan)
 
     def count(what: str) -> None:
         with lock:
@@ -342,13 +335,7 @@ def test_an_origin_failing_every_way_costs_only_the_requests_it_failed(turnout, 
                     c.send(build_request("GET", "/cut/40000"))
                     head = c.read_until(b"\r\n\r\n")
                     assert head.startswith(b"HTTP/1.1 200"), head[:80]
-                    got = bytes(c.buf)  # body bytes read along with the head
-                    c.buf.clear()
-                    try:
-                        while chunk := c.sock.recv(65536):
-                            got += chunk
-                    except ConnectionResetError:
-                        pass
+                    got = bytes(c.buf) + recv_until_closed(c.sock)  # with what came with the head
                     assert len(got) < 40000 and pattern_bytes(40000).startswith(got), len(got)
                     count("cut")
                     return
@@ -359,26 +346,9 @@ def test_an_origin_failing_every_way_costs_only_the_requests_it_failed(turnout, 
                     return
                 count(kind)
 
-    def worker():
-        while True:
-            with lock:
-                item = next(todo, None)
-            if item is None:
-                return
-            i, seed = item
-            try:
-                session(i, random.Random(seed))
-            except Exception as e:  # noqa: BLE001 - every failure is reported below
-                with lock:
-                    failures.append(f"session {i} (seed {SEED}): {type(e).__name__}: {e}")
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(CONCURRENCY)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=max(60.0, sessions * 0.2))
-    assert not any(t.is_alive() for t in threads), "client sessions still running: the proxy stopped answering"
-    assert not failures, f"{len(failures)} of {sessions} sessions failed:\n" + "\n".join(failures[:20])
+    seeds = [rng.getrandbits(32) for _ in range(sessions)]
+    _run_sessions([(f"session {i}", lambda i=i, seed=seed: session(i, random.Random(seed)))
+                   for i, seed in enumerate(seeds)])
     print(f"{sessions} sessions: {outcomes}")
     assert outcomes.get("ok", 0) > 0 and outcomes.get("post 502", 0) > 0, outcomes
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from client import RawConn, build_request, curl, pattern_bytes
+from client import RawConn, build_request, curl, pattern_bytes, recv_until_closed
 
 
 def test_keepalive_50_requests_reuse_upstream(proxy, origin):
@@ -167,15 +167,7 @@ def test_bytes_sent_after_a_close_request_while_waiting_for_the_upstream_do_not_
         time.sleep(0.002)
         s.sendall(build_request("GET", "/bytes/10"))
         time.sleep(0.2)  # the proxy has written the whole answer and decided how to close
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until_closed(s)
     finally:
         s.close()
     head, _, body = data.partition(b"\r\n\r\n")
