@@ -417,7 +417,9 @@ def test_100_flips_under_load_lose_nothing_and_apply_at_once(turnout, origin, or
             status, reply = proxy.admin("POST", "/v1/flip", {"pool": pool})
             assert status == 200 and reply["generation"] == i + 2, reply
             flips.append((started, time.monotonic(), pool))
-            time.sleep(0.02)
+            # Long enough between flips for several of the 32 clients' requests to fall wholly
+            # inside the window even when a slow host stretches each round trip to ~100 ms.
+            time.sleep(0.06)
     finally:
         stop.set()
         for t in threads:
