@@ -58,6 +58,9 @@
 #                machine (per cent, /proc/stat steal; default 10) during any target's run is
 #                measured again, all targets, up to STEAL_RETRIES times (default 2); the
 #                attempt with the least steal is kept and the table says how many were redone
+#   CLIENT_CPU   run wrk on this CPU only (taskset) and every server (origin and proxies) on
+#                the other CPUs, as when the load comes from another machine; the direct
+#                baseline is placed the same way. Default: the scheduler places all of them.
 #   OUT          also write the Markdown tables to this file
 #   KEEP=1       keep the work directory (configs, logs, raw wrk output)
 set -euo pipefail
@@ -104,6 +107,16 @@ case $DEFER_ACCEPT in
     off) NGINX_DEFER="" HAPROXY_DEFER="" TURNOUT_DEFER="defer_accept: false" ;;
     *) die "DEFER_ACCEPT must be default, on or off (got '$DEFER_ACCEPT')" ;;
 esac
+CLIENT_CPU=${CLIENT_CPU:-}
+SERVER_CPUS=""
+WRK_PIN=()
+if [[ -n $CLIENT_CPU ]]; then
+    NCPU=$(nproc)
+    [[ $CLIENT_CPU =~ ^[0-9]+$ ]] && ((NCPU >= 2 && CLIENT_CPU < NCPU)) ||
+        die "CLIENT_CPU must be a CPU from 0 to $((NCPU - 1)) on a machine of at least 2 CPUs (got '$CLIENT_CPU', $NCPU CPUs)"
+    for ((i = 0; i < NCPU; i++)); do ((i == CLIENT_CPU)) || SERVER_CPUS+="${SERVER_CPUS:+,}$i"; done
+    WRK_PIN=(taskset -c "$CLIENT_CPU")
+fi
 PROXY_CPU=${PROXY_CPU:-}
 CPU_PERIOD_US=${CPU_PERIOD_US:-10000}
 if [[ -n $PROXY_CPU ]]; then
@@ -552,7 +565,7 @@ run_wrk() { # case target seconds outfile
     local -a extra=()
     [[ $c == close-64B ]] && extra=(-H "Connection: close")
     # shellcheck disable=SC2046
-    wrk $(case_args "$c") -d "${secs}s" --latency "${extra[@]}" "http://127.0.0.1:${PORT[$t]}$(case_path "$c")" >"$out" 2>&1
+    "${WRK_PIN[@]}" wrk $(case_args "$c") -d "${secs}s" --latency "${extra[@]}" "http://127.0.0.1:${PORT[$t]}$(case_path "$c")" >"$out" 2>&1
 }
 
 # Parses wrk output into "reqs rps p50_us p99_us errors".
@@ -660,6 +673,16 @@ limit_cpu() { # proxy
 }
 if [[ -n $PROXY_CPU ]]; then
     for t in "${ACTIVE[@]}"; do [[ $t == direct ]] || limit_cpu "$t"; done
+fi
+# CLIENT_CPU: every thread of every server (the origin is the "direct" target) on the
+# CPUs that wrk does not use.
+if [[ -n $CLIENT_CPU ]]; then
+    for t in "${ACTIVE[@]}"; do
+        for p in $(tree_pids "${PID[$t]}"); do
+            taskset -a -pc "$SERVER_CPUS" "$p" >/dev/null || die "cannot set the CPU affinity of $t (pid $p)"
+        done
+    done
+    log "wrk on CPU $CLIENT_CPU, the origin and the proxies on CPU $SERVER_CPUS"
 fi
 
 # ---------------------------------------------------------------- run
@@ -792,9 +815,9 @@ fi
 # ---------------------------------------------------------------- report
 
 TABLE=$WORK/table.md
-python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" "$WORKERS" "$DEFER_ACCEPT" "$MAX_STEAL" "$RETRIED" >"$TABLE" <<'EOF'
+python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" "$WORKERS" "$DEFER_ACCEPT" "$MAX_STEAL" "$RETRIED" "$CLIENT_CPU" "$SERVER_CPUS" >"$TABLE" <<'EOF'
 import os, statistics, sys
-path, rounds, duration, active, cases, proxy_cpu, period, workers, defer, max_steal, retried = sys.argv[1:12]
+path, rounds, duration, active, cases, proxy_cpu, period, workers, defer, max_steal, retried, client_cpu, server_cpus = sys.argv[1:14]
 active, cases = active.split(), cases.split()
 proxy_cpu = int(proxy_cpu) if proxy_cpu else None
 tck = os.sysconf("SC_CLK_TCK")
@@ -848,6 +871,7 @@ print(f"Median of {rounds} interleaved round(s) of {duration} s each; wrk -t1 on
       + {"default": "Deferred accepts: each proxy's default (Turnout on, nginx and HAProxy off). ",
          "on": "Deferred accepts on in all three proxies (nginx deferred, HAProxy defer-accept, Turnout defer_accept). ",
          "off": "Deferred accepts off in all three proxies (Turnout defer_accept: false). "}[defer] +
+      (f"wrk pinned to CPU {client_cpu}, the origin and every proxy to CPU {server_cpus} (CLIENT_CPU). " if client_cpu else "") +
       "p50/p99 are medians of the rounds' wrk latency percentiles. Peak RSS is the highest "
       "VmRSS sum over the proxy's processes (nginx: master + worker) sampled every 100 ms during "
       "its runs; CPU/req is the proxy's utime+stime (all its processes) during the run divided by "
