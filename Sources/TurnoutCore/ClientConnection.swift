@@ -74,6 +74,9 @@ final class ClientConnection: EventHandler {
     let clientIP: IPAddressText
     let clientPort: UInt16
     let clientAddress: IPAddress
+    /// `CohortHash.bucket(of: clientAddress)`, computed by the first request that is routed
+    /// (`UInt32.max` until then: buckets are below `CohortHash.bucketCount`).
+    private var clientBucket = UInt32.max
     /// The client socket's byte stream (plain TCP; TLS slots in here).
     let transport = Transport.plain
 
@@ -784,10 +787,11 @@ final class ClientConnection: EventHandler {
         // A CONNECT goes where its target points (its Host field may say anything).
         let hostRange = head.method == .connect
             ? head.targetSpan.range : (head.hostIndex >= 0 ? head.headers[head.hostIndex].value.range : nil)
+        if clientBucket == .max { clientBucket = CohortHash.bucket(of: clientAddress) }
         var request = RoutingRequest(
             host: hostRange.map { UnsafeRawBufferPointer(rebasing: src[$0]) } ?? empty,
             path: UnsafeRawBufferPointer(rebasing: src[head.targetSpan.range]),
-            client: clientAddress, random: UInt32(truncatingIfNeeded: worker.nextRandom()))
+            client: clientAddress, random: UInt32(truncatingIfNeeded: worker.nextRandom()), clientBucket: clientBucket)
         if table.readsRequestFields {
             for field in head.headers {
                 let name = UnsafeRawBufferPointer(rebasing: src[field.name.range])

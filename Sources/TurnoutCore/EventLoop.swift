@@ -413,7 +413,7 @@ public final class EventLoop {
         let timeout = nextTimeoutMs()
         let capacity = Int32(maxEvents)
         if timeout == 0 || busyPoll.maxNs == 0 {
-            let n = epoll_wait(epollFD, events, capacity, timeout)
+            let n = cturnout_epoll_wait(epollFD, events, capacity, timeout)
             nowNanos = Clock.nowNanoseconds()
             if timeout != 0 { blockingWaits &+= 1 }
             return n
@@ -421,7 +421,7 @@ public final class EventLoop {
         if busyPoll.windowNs > 0 {
             let limit = Clock.nowNanoseconds() &+ busyPoll.windowNs
             repeat {
-                let n = epoll_wait(epollFD, events, capacity, 0)
+                let n = cturnout_epoll_wait(epollFD, events, capacity, 0)
                 nowNanos = Clock.nowNanoseconds()
                 if n != 0 {
                     polledWaits &+= 1
@@ -432,7 +432,7 @@ public final class EventLoop {
             nowNanos = Clock.nowNanoseconds()
         }
         let before = nowNanos
-        let n = epoll_wait(epollFD, events, capacity, timeout)
+        let n = cturnout_epoll_wait(epollFD, events, capacity, timeout)
         nowNanos = Clock.nowNanoseconds()
         blockingWaits &+= 1
         busyPoll.slept(nowNanos &- before)

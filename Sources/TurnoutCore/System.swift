@@ -66,7 +66,7 @@ public enum Syscall {
     public static func receive(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) throws(IOError)
         -> IOResult<Int>
     {
-        try check("recv") { Glibc.recv(fd, buf, count, 0) }
+        try check("recv") { cturnout_recv(fd, buf, count, 0) }
     }
 
     /// Sends `count` buffers to a connected socket in one call: `send(2)` for one buffer,
@@ -81,12 +81,12 @@ public enum Syscall {
         let flags = moreFollows ? cturnout_MSG_NOSIGNAL | cturnout_MSG_MORE : cturnout_MSG_NOSIGNAL
         if count == 1 {
             let (base, length) = (iov.pointee.iov_base, iov.pointee.iov_len)
-            return try check("send") { Glibc.send(fd, base, length, flags) }
+            return try check("send") { cturnout_send(fd, base, length, flags) }
         }
         var message = msghdr()
         message.msg_iov = UnsafeMutablePointer(mutating: iov)
         message.msg_iovlen = Int(count)
-        return try check("sendmsg") { Glibc.sendmsg(fd, &message, flags) }
+        return try check("sendmsg") { cturnout_sendmsg(fd, &message, flags) }
     }
 
     /// Moves up to `count` bytes between a socket and a pipe inside the kernel.
@@ -154,7 +154,7 @@ public enum Syscall {
 
     public static func close(_ fd: Int32) {
         // close(2) must not be retried on EINTR on Linux: the fd is released either way.
-        _ = Glibc.close(fd)
+        _ = cturnout_close(fd)
     }
 
     /// Whether bytes (or a reset) wait unread on the socket: a one-byte `MSG_PEEK` that
@@ -162,7 +162,7 @@ public enum Syscall {
     public static func hasUnreadInput(_ fd: Int32) -> Bool {
         var byte: UInt8 = 0
         while true {
-            let r = Glibc.recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            let r = cturnout_recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
             if r > 0 { return true }
             if r == 0 { return false }
             switch errno {

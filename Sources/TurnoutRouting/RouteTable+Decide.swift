@@ -50,18 +50,23 @@ public struct RoutingRequest {
     public var cohortCookie: UnsafeRawBufferPointer?
     public var bucketCookie: UnsafeRawBufferPointer?
     public var client: IPAddress
+    /// `CohortHash.bucket(of: client)` when the caller has it already (a client connection
+    /// computes it once for all its requests); nil: computed here when needed.
+    public var clientBucket: UInt32?
     /// Random bits, used only to place a visitor who gets a new bucket cookie.
     public var random: UInt32
 
+    @inlinable
     public init(
         host: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer, client: IPAddress, random: UInt32,
         overrideHeader: UnsafeRawBufferPointer? = nil, overrideCookie: UnsafeRawBufferPointer? = nil,
         cohortHeader: UnsafeRawBufferPointer? = nil, cohortCookie: UnsafeRawBufferPointer? = nil,
-        bucketCookie: UnsafeRawBufferPointer? = nil
+        bucketCookie: UnsafeRawBufferPointer? = nil, clientBucket: UInt32? = nil
     ) {
         self.host = host
         self.path = path
         self.client = client
+        self.clientBucket = clientBucket
         self.random = random
         self.overrideHeader = overrideHeader
         self.overrideCookie = overrideCookie
@@ -125,7 +130,7 @@ extension RouteTable {
                 decision.issueBucketCookie = true
             }
         } else {
-            decision.bucket = CohortHash.bucket(of: request.client)
+            decision.bucket = request.clientBucket ?? CohortHash.bucket(of: request.client)
         }
 
         // Overrides: header first, then cookie.

@@ -93,6 +93,20 @@ struct RouteTableSplitTests {
         #expect(byAddress.bucket == CohortHash.bucket(of: loopback) && byAddress.reason == .weight && !byAddress.issueBucketCookie)
     }
 
+    @Test func aClientBucketGivenByTheCallerStandsForTheAddress() {
+        let table = RouteTable(generation: 1, pools: pools("blue", "green"), split: split("90%", "10%"))
+        let computed = CohortHash.bucket(of: publicClient)
+        #expect(decide(table, clientBucket: computed) == decide(table))
+        // The given bucket is the one used: the address is not hashed again.
+        let low = decide(table, clientBucket: 0), high = decide(table, clientBucket: 999_999)
+        #expect(low.bucket == 0 && low.poolIndex == 0 && low.reason == .weight)
+        #expect(high.bucket == 999_999 && high.poolIndex == 1 && high.reason == .weight)
+        // A sticky key still decides over it.
+        let sticky = RouteTable(generation: 1, pools: pools("blue", "green"), split: split("90%", "10%"), policy: cohortByHeader)
+        let keyed = decide(sticky, cohortHeader: "user-1", clientBucket: 999_999)
+        #expect(keyed == decide(sticky, cohortHeader: "user-1") && keyed.reason == .sticky)
+    }
+
     @Test func theBucketDecidesThePoolByCumulativeRanges() {
         let policy = RoutingPolicy(cohort: CohortPolicy(bucketCookie: BucketCookiePolicy()))
         let table = RouteTable(generation: 1, pools: pools("blue", "green"), split: split("90%", "10%"), policy: policy)

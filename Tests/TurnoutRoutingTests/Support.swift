@@ -30,7 +30,8 @@ let publicClient = IPAddress(ipv4: 0xCB00_7107)  // 203.0.113.7
 func decide(
     _ table: RouteTable, host: String = "example.com", path: String = "/", client: IPAddress = publicClient,
     random: UInt32 = 0, overrideHeader: String? = nil, overrideCookie: String? = nil, cohortHeader: String? = nil,
-    cohortCookie: String? = nil, bucketCookie: String? = nil, available: UInt64 = RouteTable.allAvailable
+    cohortCookie: String? = nil, bucketCookie: String? = nil, clientBucket: UInt32? = nil,
+    available: UInt64 = RouteTable.allAvailable
 ) -> RoutingDecision {
     func view(_ s: String?, _ body: (UnsafeRawBufferPointer?) -> RoutingDecision) -> RoutingDecision {
         guard let s else { return body(nil) }
@@ -47,7 +48,8 @@ func decide(
                                 table.decide(
                                     RoutingRequest(
                                         host: h!, path: p!, client: client, random: random, overrideHeader: oh,
-                                        overrideCookie: oc, cohortHeader: ch, cohortCookie: cc, bucketCookie: bc),
+                                        overrideCookie: oc, cohortHeader: ch, cohortCookie: cc, bucketCookie: bc,
+                                        clientBucket: clientBucket),
                                     available: available)
                             }
                         }

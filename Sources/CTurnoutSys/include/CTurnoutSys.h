@@ -22,6 +22,28 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+// The calls the event loop makes per request, entered with syscall(2) rather than through
+// glibc's wrappers. In a process with more than one thread those wrappers are
+// cancellation points and switch the thread's cancellation type around every call
+// (__pthread_enable_asynccancel / __pthread_disable_asynccancel, about 50 instructions a
+// call, 4 calls per proxied request). Turnout never cancels a thread, so nothing is lost.
+// Each returns -1 and sets errno on failure, as the wrappers do.
+
+/// recv(2) (recvfrom with no address).
+ssize_t cturnout_recv(int fd, void *buf, size_t len, int flags);
+
+/// send(2) (sendto with no address).
+ssize_t cturnout_send(int fd, const void *buf, size_t len, int flags);
+
+/// sendmsg(2).
+ssize_t cturnout_sendmsg(int fd, const struct msghdr *message, int flags);
+
+/// epoll_wait(2).
+int cturnout_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+
+/// close(2).
+int cturnout_close(int fd);
+
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; GNU-only, so not visible to Swift.
 int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len);
 
