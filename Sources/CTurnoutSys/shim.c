@@ -4,36 +4,11 @@
 #include "CTurnoutSys.h"
 #include <sched.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
 
 _Static_assert(sizeof(struct epoll_event) == 12, "x86_64 packs epoll_event; Swift mirrors that layout");
 
-ssize_t cturnout_recv(int fd, void *buf, size_t len, int flags) {
-    return syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
-}
-
-ssize_t cturnout_send(int fd, const void *buf, size_t len, int flags) {
-    return syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
-}
-
-ssize_t cturnout_sendmsg(int fd, const struct msghdr *message, int flags) {
-    return syscall(SYS_sendmsg, fd, message, flags);
-}
-
-int cturnout_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout) {
-#ifdef SYS_epoll_wait
-    return (int)syscall(SYS_epoll_wait, epfd, events, maxevents, timeout);
-#else
-    return (int)syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout, NULL, 0);
-#endif
-}
-
-int cturnout_close(int fd) {
-    return (int)syscall(SYS_close, fd);
-}
-
 int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len) {
-    return (int)syscall(SYS_accept4, fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return (int)cturnout_raw_syscall6(SYS_accept4, fd, (long)addr, (long)len, SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 0);
 }
 
 int cturnout_pipe_nonblocking(int fds[2]) {
@@ -41,7 +16,7 @@ int cturnout_pipe_nonblocking(int fds[2]) {
 }
 
 ssize_t cturnout_splice(int fd_in, int fd_out, size_t len) {
-    return syscall(SYS_splice, fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    return cturnout_raw_syscall6(SYS_splice, fd_in, 0, fd_out, 0, (long)len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 }
 
 int cturnout_socket_nonblocking(int domain, int type, int protocol) {

@@ -224,25 +224,28 @@ struct IOBuffer {
         bytes.withUnsafeBytes { append($0) }
     }
 
+    /// Appends a non-negative integer in decimal; the caller has checked `writableBytes`.
+    /// Counts the digits first, then writes them from the last one back, in place (a status
+    /// code and a `Content-Length` go into every response head).
     mutating func appendDecimal(_ value: Int64) {
-        var v = value
-        if v == 0 {
-            append(byte: 0x30)
-            return
+        precondition(value >= 0, "appendDecimal of a negative value")
+        var v = UInt64(value)
+        var digits = 1
+        var bound: UInt64 = 10
+        while digits < 19 && v >= bound {
+            digits += 1
+            bound &*= 10
         }
-        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &tmp) { digits in
-            var n = 0
-            while v > 0 {
-                digits[n] = UInt8(v % 10) + 0x30
-                v /= 10
-                n += 1
-            }
-            while n > 0 {
-                n -= 1
-                append(byte: digits[n])
-            }
-        }
+        precondition(digits <= capacity - writeIndex, "IOBuffer overflow")
+        let p = base! + writeIndex
+        var i = digits
+        repeat {
+            i -= 1
+            let (q, r) = v.quotientAndRemainder(dividingBy: 10)
+            p.storeBytes(of: UInt8(truncatingIfNeeded: r) &+ 0x30, toByteOffset: i, as: UInt8.self)
+            v = q
+        } while i > 0
+        writeIndex += digits
     }
 
     mutating func appendHex(_ value: Int) {

@@ -43,3 +43,26 @@ import Testing
     }
     #expect(Array(buffer.bytes(from: 0)) == expected)
 }
+
+@Test func appendDecimalWritesEveryDigitCountExactly() {
+    let pool = BufferPool(blockSize: 4096)
+    var buffer = IOBuffer()
+    buffer.attach(pool)
+    defer { buffer.release(pool) }
+    var values: [Int64] = [0, 1, 7, 200, 404, 65_536, Int64.max, Int64.max - 1]
+    var power: Int64 = 1
+    for _ in 0..<18 {
+        power *= 10
+        values += [power - 1, power, power + 1]
+    }
+    var generator = SystemRandomNumberGenerator()
+    for _ in 0..<1_000 { values.append(Int64.random(in: 0...Int64.max, using: &generator)) }
+    for value in values {
+        buffer.readIndex = 0
+        buffer.writeIndex = 0
+        buffer.append(byte: 0x3C)
+        buffer.appendDecimal(value)
+        buffer.append(byte: 0x3E)
+        #expect(Array(buffer.readable) == Array("<\(value)>".utf8), "value \(value)")
+    }
+}

@@ -1,6 +1,7 @@
 // CTurnoutSys: the few things Swift cannot call directly on Linux.
-// epoll, eventfd, sockets, readv/writev are called from Swift through the system
-// headers included here; this target adds only GNU-only calls and macro constants.
+// Most of epoll, eventfd and the socket calls are called from Swift through the system
+// headers included here; this target adds GNU-only calls, macro constants, and the
+// per-request system calls made without glibc's cancellation wrappers (below).
 // Every symbol carries the `cturnout_` prefix. No policy lives in C.
 #ifndef CTURNOUTSYS_H
 #define CTURNOUTSYS_H
@@ -21,28 +22,67 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 
-// The calls the event loop makes per request, entered with syscall(2) rather than through
-// glibc's wrappers. In a process with more than one thread those wrappers are
-// cancellation points and switch the thread's cancellation type around every call
-// (__pthread_enable_asynccancel / __pthread_disable_asynccancel, about 50 instructions a
-// call, 4 calls per proxied request). Turnout never cancels a thread, so nothing is lost.
-// Each returns -1 and sets errno on failure, as the wrappers do.
+// The calls the event loop makes per request, made with the `syscall` instruction itself
+// rather than through glibc's wrappers. In a process with more than one thread those
+// wrappers are cancellation points and switch the thread's cancellation type around every
+// call (__pthread_enable_asynccancel / __pthread_disable_asynccancel, about 50 instructions
+// a call, 4 calls per proxied request); Turnout never cancels a thread, so nothing is lost.
+// They are static inline, so Swift code calls no function at all. Each returns -1 and sets
+// errno on failure, as the wrappers do. Other architectures go through syscall(2).
+
+#if defined(__x86_64__)
+static inline long cturnout_raw_syscall6(long n, long a, long b, long c, long d, long e, long f) {
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    if ((unsigned long)ret > -4096UL) {
+        errno = (int)-ret;
+        return -1;
+    }
+    return ret;
+}
+#else
+long syscall(long number, ...);
+static inline long cturnout_raw_syscall6(long n, long a, long b, long c, long d, long e, long f) {
+    return syscall(n, a, b, c, d, e, f);
+}
+#endif
 
 /// recv(2) (recvfrom with no address).
-ssize_t cturnout_recv(int fd, void *buf, size_t len, int flags);
+static inline ssize_t cturnout_recv(int fd, void *buf, size_t len, int flags) {
+    return cturnout_raw_syscall6(SYS_recvfrom, fd, (long)buf, (long)len, flags, 0, 0);
+}
 
 /// send(2) (sendto with no address).
-ssize_t cturnout_send(int fd, const void *buf, size_t len, int flags);
+static inline ssize_t cturnout_send(int fd, const void *buf, size_t len, int flags) {
+    return cturnout_raw_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, 0, 0);
+}
 
 /// sendmsg(2).
-ssize_t cturnout_sendmsg(int fd, const struct msghdr *message, int flags);
+static inline ssize_t cturnout_sendmsg(int fd, const struct msghdr *message, int flags) {
+    return cturnout_raw_syscall6(SYS_sendmsg, fd, (long)message, flags, 0, 0, 0);
+}
 
-/// epoll_wait(2).
-int cturnout_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+/// epoll_wait(2) (epoll_pwait with no signal mask where there is no epoll_wait).
+static inline int cturnout_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout) {
+#ifdef SYS_epoll_wait
+    return (int)cturnout_raw_syscall6(SYS_epoll_wait, epfd, (long)events, maxevents, timeout, 0, 0);
+#else
+    return (int)cturnout_raw_syscall6(SYS_epoll_pwait, epfd, (long)events, maxevents, timeout, 0, 8);
+#endif
+}
 
 /// close(2).
-int cturnout_close(int fd);
+static inline int cturnout_close(int fd) {
+    return (int)cturnout_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+}
 
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; GNU-only, so not visible to Swift.
 int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len);
