@@ -74,9 +74,9 @@ final class ClientConnection: EventHandler {
     let clientIP: IPAddressText
     let clientPort: UInt16
     let clientAddress: IPAddress
-    /// `CohortHash.bucket(of: clientAddress)`, computed by the first request that is routed
-    /// (`UInt32.max` until then: buckets are below `CohortHash.bucketCount`).
-    private var clientBucket = UInt32.max
+    /// `CohortHash.bucket(of: clientAddress)`, computed by the first request routed by a table
+    /// that can place a request by its address (one without a bucket cookie).
+    private var clientBucket: UInt32?
     /// The client socket's byte stream (plain TCP; TLS slots in here).
     let transport = Transport.plain
 
@@ -787,7 +787,7 @@ final class ClientConnection: EventHandler {
         // A CONNECT goes where its target points (its Host field may say anything).
         let hostRange = head.method == .connect
             ? head.targetSpan.range : (head.hostIndex >= 0 ? head.headers[head.hostIndex].value.range : nil)
-        if clientBucket == .max { clientBucket = CohortHash.bucket(of: clientAddress) }
+        if clientBucket == nil && table.bucketCookieName == nil { clientBucket = CohortHash.bucket(of: clientAddress) }
         var request = RoutingRequest(
             host: hostRange.map { UnsafeRawBufferPointer(rebasing: src[$0]) } ?? empty,
             path: UnsafeRawBufferPointer(rebasing: src[head.targetSpan.range]),

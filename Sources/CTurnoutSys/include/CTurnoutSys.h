@@ -49,7 +49,6 @@ static inline long cturnout_raw_syscall6(long n, long a, long b, long c, long d,
     return ret;
 }
 #else
-long syscall(long number, ...);
 static inline long cturnout_raw_syscall6(long n, long a, long b, long c, long d, long e, long f) {
     return syscall(n, a, b, c, d, e, f);
 }
