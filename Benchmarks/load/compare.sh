@@ -480,18 +480,23 @@ cpu_ticks() {
     echo "$sum"
 }
 
-# Voluntary context switches summed over every thread of the tree: how often the proxy
-# went to sleep (in epoll_wait, mostly) and had to be woken by the next event.
-sleeps() {
-    local sum=0 p f k v
+# Context switches summed over every thread of the tree, as "voluntary,involuntary":
+# voluntary is how often it went to sleep (in epoll_wait, mostly) and had to be woken by the
+# next event; involuntary how often it was preempted with work left (on a core it shares
+# with the origin, mostly by the origin that its own send had just woken).
+switches() {
+    local vol=0 inv=0 p f k v
     for p in $(tree_pids "$1"); do
         for f in /proc/"$p"/task/*/status; do
             while read -r k v; do
-                if [[ $k == voluntary_ctxt_switches: ]]; then sum=$((sum + v)); break; fi
+                case $k in
+                    voluntary_ctxt_switches:) vol=$((vol + v)) ;;
+                    nonvoluntary_ctxt_switches:) inv=$((inv + v)); break ;;
+                esac
             done <"$f" 2>/dev/null || true
         done
     done
-    echo "$sum"
+    echo "$vol,$inv"
 }
 
 # The whole machine's CPU ticks from /proc/stat as "busy,idle,context-switches,steal".
@@ -589,14 +594,15 @@ parse_wrk() {
     ' "$1"
 }
 
-RESULTS=$WORK/results.tsv   # round case target reqs rps p50 p99 errors rss_kb cpu_us_per_req origin_ticks "wrk_user wrk_sys" machine_before machine_after proxy_sleeps
+RESULTS=$WORK/results.tsv   # round case target reqs rps p50 p99 errors rss_kb cpu_us_per_req origin_ticks "wrk_user wrk_sys" machine_before machine_after proxy_sleeps proxy_preempted origin_sleeps
 : >"$RESULTS"
 
 LAST_STEAL=0   # steal share (%) of the last measure
 measure() { # round case target results-file
     local r=$1 c=$2 t=$3 raw="$WORK/raw/r$1-$2-$3.txt" rssf="$WORK/raw/r$1-$2-$3.rss"
-    local proxy_pid="" t0=0 t1=0 v0=0 v1=0 rss="-" cpu="-" slept="-" o0 o1 s0 s1 wrk_cpu
+    local proxy_pid="" t0=0 t1=0 v0=0,0 v1=0,0 rss="-" cpu="-" slept="-" preempted="-" o0 o1 s0 s1 wrk_cpu w0 w1
     o0=$(cpu_ticks "${PID[direct]}")
+    w0=$(switches "${PID[direct]}")
     s0=$(machine_ticks)
     if [[ $t != direct ]]; then
         proxy_pid=${PID[$t]}
@@ -606,16 +612,18 @@ measure() { # round case target results-file
         rss_sampler "$rssf" $(tree_pids "$proxy_pid") &
         SAMPLER_PID=$!
         t0=$(cpu_ticks "$proxy_pid")
-        v0=$(sleeps "$proxy_pid")
+        v0=$(switches "$proxy_pid")
     fi
     wrk_cpu=$( { TIMEFORMAT='%U %S'; time run_wrk "$c" "$t" "$DURATION" "$raw" 2>/dev/null; } 2>&1) ||
         log "wrk exited non-zero for $c/$t (see $raw)"
     o1=$(cpu_ticks "${PID[direct]}")
+    w1=$(switches "${PID[direct]}")
     s1=$(machine_ticks)
     if [[ -n $proxy_pid ]]; then
         t1=$(cpu_ticks "$proxy_pid")
-        v1=$(sleeps "$proxy_pid")
-        slept=$((v1 - v0))
+        v1=$(switches "$proxy_pid")
+        slept=$((${v1%,*} - ${v0%,*}))
+        preempted=$((${v1#*,} - ${v0#*,}))
         kill -TERM "$SAMPLER_PID" 2>/dev/null || true
         wait "$SAMPLER_PID" 2>/dev/null || true
         SAMPLER_PID=""
@@ -627,8 +635,8 @@ measure() { # round case target results-file
     if [[ -n $proxy_pid ]] && ((reqs > 0)); then
         cpu=$(python3 -c "print(f'{($t1 - $t0) * 1e6 / $CLK_TCK / $reqs:.2f}')")
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$t" "$reqs" "$rps" "$p50" "$p99" "$errs" \
-        "$rss" "$cpu" "$((o1 - o0))" "${wrk_cpu:-- -}" "$s0" "$s1" "$slept" >>"$4"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$t" "$reqs" "$rps" "$p50" "$p99" "$errs" \
+        "$rss" "$cpu" "$((o1 - o0))" "${wrk_cpu:-- -}" "$s0" "$s1" "$slept" "$preempted" "$((${w1%,*} - ${w0%,*}))" >>"$4"
     LAST_STEAL=$(steal_share "$s0" "$s1")
     log "round $r $c $t: ${rps} req/s, p50 ${p50}us, p99 ${p99}us, errors $errs, rss ${rss} kB, cpu ${cpu} us/req, steal $LAST_STEAL %"
 }
@@ -823,7 +831,7 @@ proxy_cpu = int(proxy_cpu) if proxy_cpu else None
 tck = os.sysconf("SC_CLK_TCK")
 rows = {}
 for line in open(path):
-    r, c, t, reqs, rps, p50, p99, errs, rss, cpu, origin, wrk, s0, s1, slept = line.rstrip("\n").split("\t")
+    r, c, t, reqs, rps, p50, p99, errs, rss, cpu, origin, wrk, s0, s1, slept, preempted, origin_slept = line.rstrip("\n").split("\t")
     (b0, i0, x0, st0), (b1, i1, x1, st1) = ([int(v) for v in s.split(",")] for s in (s0, s1))
     ticks = max(b1 - b0 + i1 - i0 + st1 - st0, 1)
     n = max(int(reqs), 1)
@@ -836,7 +844,8 @@ for line in open(path):
         rss=None if rss == "-" else int(rss), cpu=None if cpu == "-" else float(cpu),
         origin=int(origin) * 1e6 / tck / n, wrk=wrk_us,
         idle=100 * (i1 - i0) / ticks, steal=100 * (st1 - st0) / ticks, cs=(x1 - x0) / n,
-        sleeps=None if slept == "-" else int(slept) / n))
+        sleeps=None if slept == "-" else int(slept) / n,
+        preempted=None if preempted == "-" else int(preempted) / n, origin_sleeps=int(origin_slept) / n))
 
 def lat(us):
     return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
@@ -884,8 +893,8 @@ if proxy_cpu:
           f"{proxy_cpu}, and vs haproxy is the proxy's req/s over HAProxy's in the same run. "
           "Latencies include the waits of a throttled proxy.")
 print()
-print("| case | target | proxy CPU/req | origin CPU/req | wrk CPU/req | sum | machine idle | stolen (highest round) | context switches/req | proxy sleeps/req |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| case | target | proxy CPU/req | origin CPU/req | wrk CPU/req | sum | machine idle | stolen (highest round) | context switches/req | proxy sleeps/req | proxy preempted/req | origin sleeps/req |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for c in cases:
     for t in active:
         xs = rows.get((c, t))
@@ -900,7 +909,9 @@ for c in cases:
               f"{f'{wrk_us:.1f} µs' if wrk_us is not None else '-'} | {total:.1f} µs | "
               f"{med([x['idle'] for x in xs]):.1f} % | {med([x['steal'] for x in xs]):.1f} % "
               f"({max(x['steal'] for x in xs):.1f} %) | {med([x['cs'] for x in xs]):.2f} | "
-              f"{f'{med(sl):.3f}' if (sl := [x['sleeps'] for x in xs if x['sleeps'] is not None]) else '-'} |")
+              f"{f'{med(sl):.3f}' if (sl := [x['sleeps'] for x in xs if x['sleeps'] is not None]) else '-'} | "
+              f"{f'{med(pr):.3f}' if (pr := [x['preempted'] for x in xs if x['preempted'] is not None]) else '-'} | "
+              f"{med([x['origin_sleeps'] for x in xs]):.3f} |")
 print()
 print("The whole machine during the same runs (medians over the rounds): CPU per request of the proxy, "
       "the origin nginx and wrk (its user+system time), their sum, the share of the machine's CPU time "
@@ -908,7 +919,11 @@ print("The whole machine during the same runs (medians over the rounds): CPU per
       "(steal; a round with a high share ran on a disturbed machine), the context switches per "
       "request of the whole machine, and how often per request the proxy went to sleep (voluntary "
       "context switches of all its threads: each is a wake-up that the sender of the next event "
-      "pays for, and on a virtual machine often a halted vCPU to restart). With wrk, "
+      "pays for, and on a virtual machine often a halted vCPU to restart), how often per request it "
+      "was preempted with work left (involuntary switches: where the origin shares its core, mostly "
+      "by the origin its own send had just woken), and how often per request the origin went to "
+      "sleep (voluntary switches of its processes: the fewer, the more requests it answered per "
+      "wake-up). With wrk, "
       "proxy and origin sharing the cores, throughput follows the sum and the idle share, not the "
       "proxy's CPU alone.")
 print()
