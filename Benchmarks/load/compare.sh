@@ -58,6 +58,11 @@
 #                machine (per cent, /proc/stat steal; default 10) during any target's run is
 #                measured again, all targets, up to STEAL_RETRIES times (default 2); the
 #                attempt with the least steal is kept and the table says how many were redone
+#   HEADERS      default: each proxy's default request rewriting (Turnout adds X-Forwarded-For,
+#                X-Forwarded-Proto, X-Forwarded-Host and a 32-hex-digit X-Request-Id; nginx
+#                and HAProxy add none); same: nginx and HAProxy add those four as well
+#                (nginx $proxy_add_x_forwarded_for and $request_id, HAProxy option forwardfor
+#                and a unique-id), so that every proxy sends the origin the same request
 #   CLIENT_CPU   run wrk on this CPU only (taskset) and every server (origin and proxies) on
 #                the other CPUs, as when the load comes from another machine; the direct
 #                baseline is placed the same way. Default: the scheduler places all of them.
@@ -106,6 +111,24 @@ case $DEFER_ACCEPT in
     on) NGINX_DEFER=" deferred" HAPROXY_DEFER=" defer-accept" TURNOUT_DEFER="defer_accept: true" ;;
     off) NGINX_DEFER="" HAPROXY_DEFER="" TURNOUT_DEFER="defer_accept: false" ;;
     *) die "DEFER_ACCEPT must be default, on or off (got '$DEFER_ACCEPT')" ;;
+esac
+HEADERS=${HEADERS:-default}
+case $HEADERS in
+    default) NGINX_HEADERS="" HAPROXY_HEADERS="" ;;
+    same)
+        # What Turnout adds (docs/proxying.md): the client's address appended to any
+        # X-Forwarded-For, the scheme, the client's Host, and a request id unless one came.
+        NGINX_HEADERS='            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Request-Id $turnout_compare_request_id;'
+        HAPROXY_HEADERS='    option forwardfor
+    unique-id-format %[rand,hex,bytes(8,8),lower]%[rand,hex,bytes(8,8),lower]%[rand,hex,bytes(8,8),lower]%[rand,hex,bytes(8,8),lower]
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Host %[req.hdr(host)] if { req.hdr(host) -m found }
+    http-request set-header X-Request-Id %[unique-id] unless { req.hdr(x-request-id) -m found }'
+        ;;
+    *) die "HEADERS must be default or same (got '$HEADERS')" ;;
 esac
 CLIENT_CPU=${CLIENT_CPU:-}
 SERVER_CPUS=""
@@ -358,6 +381,10 @@ $(nginx_temp_paths "$WORK/nginx")
     tcp_nodelay on;
     keepalive_requests 1000000000;
     keepalive_timeout 300s;
+    map \$http_x_request_id \$turnout_compare_request_id {
+        "" \$request_id;
+        default \$http_x_request_id;
+    }
     upstream origin {
         server 127.0.0.1:$ORIGIN_PORT;
         keepalive 64;
@@ -375,6 +402,7 @@ $(nginx_temp_paths "$WORK/nginx")
             proxy_buffer_size 16k;
             proxy_buffers 8 16k;
             proxy_max_temp_file_size 0;
+$NGINX_HEADERS
         }
     }
 }
@@ -407,6 +435,7 @@ defaults
 
 frontend fe
     bind 127.0.0.1:$HAPROXY_PORT$HAPROXY_DEFER
+$HAPROXY_HEADERS
     default_backend be
 
 backend be
@@ -823,9 +852,9 @@ fi
 # ---------------------------------------------------------------- report
 
 TABLE=$WORK/table.md
-python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" "$WORKERS" "$DEFER_ACCEPT" "$MAX_STEAL" "$RETRIED" "$CLIENT_CPU" "$SERVER_CPUS" >"$TABLE" <<'EOF'
+python3 - "$RESULTS" "$ROUNDS" "$DURATION" "${ACTIVE[*]}" "$CASES" "$PROXY_CPU" "$CPU_PERIOD_US" "$WORKERS" "$DEFER_ACCEPT" "$MAX_STEAL" "$RETRIED" "$CLIENT_CPU" "$SERVER_CPUS" "$HEADERS" >"$TABLE" <<'EOF'
 import os, statistics, sys
-path, rounds, duration, active, cases, proxy_cpu, period, workers, defer, max_steal, retried, client_cpu, server_cpus = sys.argv[1:14]
+path, rounds, duration, active, cases, proxy_cpu, period, workers, defer, max_steal, retried, client_cpu, server_cpus, headers = sys.argv[1:15]
 active, cases = active.split(), cases.split()
 proxy_cpu = int(proxy_cpu) if proxy_cpu else None
 tck = os.sysconf("SC_CLK_TCK")
@@ -880,6 +909,8 @@ print(f"Median of {rounds} interleaved round(s) of {duration} s each; wrk -t1 on
       + {"default": "Deferred accepts: each proxy's default (Turnout on, nginx and HAProxy off). ",
          "on": "Deferred accepts on in all three proxies (nginx deferred, HAProxy defer-accept, Turnout defer_accept). ",
          "off": "Deferred accepts off in all three proxies (Turnout defer_accept: false). "}[defer] +
+      {"default": "Request headers: each proxy's default (Turnout adds X-Forwarded-For, -Proto, -Host and X-Request-Id; nginx and HAProxy add none). ",
+       "same": "Request headers: nginx and HAProxy add X-Forwarded-For, -Proto, -Host and X-Request-Id as Turnout does (HEADERS=same). "}[headers] +
       (f"wrk pinned to CPU {client_cpu}, the origin and every proxy to CPU {server_cpus} (CLIENT_CPU). " if client_cpu else "") +
       "p50/p99 are medians of the rounds' wrk latency percentiles. Peak RSS is the highest "
       "VmRSS sum over the proxy's processes (nginx: master + worker) sampled every 100 ms during "
