@@ -216,6 +216,81 @@ extension RoutingState {
     }
 }
 
+// MARK: - Restarting under an edited configuration
+
+extension RoutingState {
+    /// The state to start from when the state file holds `saved`, written while the
+    /// configuration's own values were `baseline` (the durable form, as the file recorded
+    /// it), and the configuration now gives `configured`. Each part an operator can also
+    /// change at run time (the split, each pool's members, the override policy) keeps the
+    /// file's value, so a restart never undoes a flip, unless the configuration's value for
+    /// that part is not what it was when the file was written: then someone edited the
+    /// configuration since, and the edit wins. Returns the state and the parts taken from the
+    /// configuration (`split`, `members of blue`, `overrides`), in that order.
+    static func reconciling(saved: RoutingState, baseline: [String: Any], configured: RoutingState)
+        -> (state: RoutingState, edited: [String])
+    {
+        var state = saved
+        var edited: [String] = []
+        if splitShares(baseline["split"]) != configured.namedShares {
+            state.split = configured.split
+            edited.append("split")
+        }
+        let baselinePools = baseline["pools"] as? [String: Any] ?? [:]
+        for (i, pool) in configured.pools.enumerated() {
+            // A pool the file's configuration did not have keeps its configured members already.
+            guard let then = baselinePools[pool.name] else { continue }
+            if memberKeys(then) != pool.members.map(Self.memberKey) {
+                state.pools[i].members = pool.members
+                edited.append("members of \(pool.name)")
+            }
+        }
+        if overrideKeys(baseline["overrides"]) != overrideKeys(configured.durableJSON()["overrides"]) {
+            state.overrides = configured.overrides
+            edited.append("overrides")
+        }
+        return (state, edited)
+    }
+
+    /// Pool name to share, without the pools at 0 % (a pool added at 0 % leaves the split as it was).
+    private var namedShares: [String: Int] {
+        var out: [String: Int] = [:]
+        for (i, p) in pools.enumerated() where split.partsPerMillion[i] > 0 { out[p.name] = Int(split.partsPerMillion[i]) }
+        return out
+    }
+
+    private static func splitShares(_ json: Any?) -> [String: Int]? {
+        guard let object = json as? [String: Any] else { return nil }
+        var out: [String: Int] = [:]
+        for (name, value) in object {
+            guard let n = JSON.integer(value) else { return nil }
+            if n > 0 { out[name] = n }
+        }
+        return out
+    }
+
+    private static func memberKey(_ m: PoolMember) -> String { "\(m.address) \(m.weight) \(m.isDrained)" }
+
+    private static func memberKeys(_ json: Any?) -> [String]? {
+        guard let items = json as? [[String: Any]] else { return nil }
+        var out: [String] = []
+        for item in items {
+            guard let address = item["address"] as? String, let weight = JSON.integer(item["weight"]) else { return nil }
+            out.append("\(address) \(weight) \(item["drained"] as? Bool ?? false)")
+        }
+        return out
+    }
+
+    private static func overrideKeys(_ json: Any?) -> [String]? {
+        guard let o = json as? [String: Any] else { return nil }
+        return [
+            "header=\(o["header"] as? String ?? "")", "cookie=\(o["cookie"] as? String ?? "")",
+            "token=\(o["token"] as? String ?? "")",
+            "networks=\((o["trusted_networks"] as? [String] ?? []).joined(separator: ","))",
+        ]
+    }
+}
+
 /// A state file that cannot be used.
 public struct StateFileError: Error, CustomStringConvertible {
     public var description: String

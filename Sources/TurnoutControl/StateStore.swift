@@ -32,6 +32,17 @@ public final class StateStore {
 
     public private(set) var origin: Origin
 
+    /// The configuration's own values (split, members, overrides), recorded in every write
+    /// so that the next start can tell an edit of the configuration from a run-time change.
+    public let configured: RoutingState
+
+    /// When the configuration was edited since the state file was written: the state with
+    /// the edited parts taken from the configuration, and which parts (`split`, `members of
+    /// blue`, `overrides`). Not applied yet: `applyConfigurationEdits` makes it current.
+    /// Nil when nothing was edited, or the file (written by an earlier version) does not
+    /// record the configuration; then the file's state stands as it is.
+    public private(set) var configurationEdits: (state: RoutingState, parts: [String])?
+
     /// Loads `path`, or starts from the configuration when there is no file yet. A file
     /// that cannot be read or parsed is renamed aside (`.corrupt-<time>`) and the
     /// configuration's values are used, unless `refuseCorrupt`, which throws instead.
@@ -39,17 +50,23 @@ public final class StateStore {
         self.path = path
         self.historyLimit = historyLimit
         let initial = RoutingState(config: config)
+        configured = initial
+        configurationEdits = nil
         generation = 1
         state = initial
         history = []
         origin = .configuration
         guard FileSystem.exists(path) else { return }
         do {
-            let (g, s, h) = try StateStore.read(path: path, config: config)
+            let (g, s, h, baseline) = try StateStore.read(path: path, config: config)
             generation = g
             state = s
             history = h
             origin = .file
+            if let baseline {
+                let (reconciled, parts) = RoutingState.reconciling(saved: s, baseline: baseline, configured: initial)
+                if !parts.isEmpty && reconciled != s { configurationEdits = (reconciled, parts) }
+            }
         } catch {
             let reason = "\(error)"
             if refuseCorrupt {
@@ -63,7 +80,9 @@ public final class StateStore {
         }
     }
 
-    private static func read(path: String, config: TurnoutConfig) throws -> (UInt64, RoutingState, [RoutingState]) {
+    private static func read(path: String, config: TurnoutConfig) throws
+        -> (UInt64, RoutingState, [RoutingState], [String: Any]?)
+    {
         guard let data = FileSystem.contents(path) else { throw StateFileError("unreadable") }
         let value: Any
         do {
@@ -81,7 +100,10 @@ public final class StateStore {
             // A past state that no longer fits the configuration cannot be rolled back to; skip it.
             if let s = try? RoutingState.fromDurableJSON(item, config: config) { history.append(s) }
         }
-        return (UInt64(g), state, history)
+        guard object["configured"] == nil || object["configured"] is [String: Any] else {
+            throw StateFileError("bad \"configured\"")
+        }
+        return (UInt64(g), state, history, object["configured"] as? [String: Any])
     }
 
     /// Makes `next` the current state at `generation`, pushing the current one on the
@@ -103,7 +125,19 @@ public final class StateStore {
         return warning
     }
 
-    /// Writes the current values (e.g. the configuration's, on first start).
+    /// Makes `configurationEdits` the current state at the next generation, the state the
+    /// file held going on the history (so `rollback` returns to it), and writes it durably.
+    /// Returns what `commit` returns.
+    @discardableResult
+    public func applyConfigurationEdits() throws -> String? {
+        guard let edits = configurationEdits else { return nil }
+        let warning = try commit(edits.state, generation: generation + 1, isRollback: false)
+        configurationEdits = nil
+        return warning
+    }
+
+    /// Writes the current values (e.g. the configuration's, on first start), with the
+    /// configuration they were read under.
     public func persistCurrent() throws {
         try write(generation: generation, state: state, history: history)
     }
@@ -112,7 +146,7 @@ public final class StateStore {
     private func write(generation: UInt64, state: RoutingState, history: [RoutingState]) throws -> String? {
         let object: [String: Any] = [
             "version": 1, "generation": Int(generation), "state": state.durableJSON(),
-            "history": history.map { $0.durableJSON() },
+            "history": history.map { $0.durableJSON() }, "configured": configured.durableJSON(),
         ]
         let bytes = try JSON.serialize(object, sortedKeys: true)
         return try DurableFile.replace(path: path, with: bytes + [0x0A])

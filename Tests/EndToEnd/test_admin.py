@@ -241,6 +241,66 @@ def test_restart_keeps_the_flipped_state(turnout_bin, tmp_path, origin, origin2)
         proxy.stop()
 
 
+def test_restart_under_an_edited_configuration_takes_the_edit_and_keeps_run_time_changes(
+        turnout_bin, tmp_path, origin, origin2):
+    """The state file wins over the configuration's split and members only where the
+    configuration is as it was when the file was written: a restart keeps a flip, and an
+    edit of the configuration (here `active`, then green's members) takes effect."""
+    port = free_port()
+    cfg = make_config(port, {"blue": [origin.addr], "green": [origin2.addr]}, "blue", routing=POOL_HEADER)
+    workdir = tmp_path / "e"
+
+    def pool_now():
+        with RawConn(port) as c:
+            return _pool_of(c.request("GET", "/echo"))
+
+    proxy = start_turnout(turnout_bin, workdir, cfg, port)
+    try:
+        assert pool_now() == "blue"
+    finally:
+        assert proxy.stop() == 0
+    cfg["active"] = "green"  # the edit: cut over by changing the configuration and restarting
+    proxy = start_turnout(turnout_bin, workdir, cfg, port)
+    try:
+        assert pool_now() == "green"
+        status, s = proxy.admin("GET", "/v1/status")
+        assert s["generation"] == 2 and s["active"] == "green" and s["rollback_depth"] == 1
+        assert "the configuration was edited since the state file was written" in proxy.stderr()
+        record = json.loads((workdir / "turnout.audit.log").read_text().splitlines()[-1])
+        assert record["operation"] == "configuration" and record["edited"] == ["split"]
+        assert record["before"] == {"blue": "100%", "green": "0%"} and record["after"] == {"blue": "0%", "green": "100%"}
+        assert record["peer"] == {"configuration": str(workdir / "turnout.yaml")}
+        # One rollback undoes the edit, as it would an admin change.
+        assert proxy.ctl("rollback").returncode == 0
+        assert pool_now() == "blue"
+    finally:
+        assert proxy.stop() == 0
+    # The same configuration again: the run-time rollback stands.
+    proxy = start_turnout(turnout_bin, workdir, cfg, port)
+    try:
+        assert pool_now() == "blue"
+        status, s = proxy.admin("GET", "/v1/status")
+        assert s["generation"] == 3
+        assert "the configuration was edited" not in proxy.stderr()
+    finally:
+        assert proxy.stop() == 0
+    # Only green's members edited (to blue's origin): they are taken, the split is kept.
+    cfg["pools"]["green"]["members"] = [origin.addr]
+    proxy = start_turnout(turnout_bin, workdir, cfg, port)
+    try:
+        assert pool_now() == "blue"
+        status, s = proxy.admin("GET", "/v1/status")
+        assert s["generation"] == 4
+        green = [p for p in s["pools"] if p["name"] == "green"][0]
+        assert origin.addr in json.dumps(green) and origin2.addr not in json.dumps(green)
+        assert proxy.ctl("flip", "green").returncode == 0
+        before = len(origin2.requests)
+        assert pool_now() == "green"
+        assert len(origin2.requests) == before
+    finally:
+        proxy.stop()
+
+
 def test_kill9_during_changes_never_leaves_a_bad_state_file(turnout_bin, tmp_path, origin, origin2):
     port = free_port()
     cfg = make_config(port, {"blue": [origin.addr], "green": [origin2.addr]}, "blue", routing=POOL_HEADER)

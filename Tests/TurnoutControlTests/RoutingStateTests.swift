@@ -111,4 +111,85 @@ struct RoutingStateTests {
         #expect(FileManager.default.fileExists(atPath: keptAs) && !FileManager.default.fileExists(atPath: path))
         #expect(recovered.state == RoutingState(config: config) && recovered.generation == 1)
     }
+
+    @Test func anEditedConfigurationWinsOnlyWhereItChanged() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("turnout-edit-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("state.json").path
+        func config(_ state: RoutingState) -> TurnoutConfig {
+            var c = TurnoutConfig(settings: .init(), pools: state.pools, split: state.split, logLevel: .info, sourcePath: dir.appendingPathComponent("t.yaml").path)
+            c.routing.overrides = state.overrides
+            return c
+        }
+        let first = try StateStore(path: path, config: config(initial), historyLimit: 5, refuseCorrupt: false)
+        try first.persistCurrent()
+        // An operator flips to green at run time.
+        var flipped = first.state
+        flipped.split = Split(partsPerMillion: [0, 1_000_000])!
+        try first.commit(flipped, generation: 2, isRollback: false)
+
+        // Restarted under the same configuration: the flip stands, nothing is edited.
+        let same = try StateStore(path: path, config: config(initial), historyLimit: 5, refuseCorrupt: false)
+        #expect(same.state == flipped && same.configurationEdits == nil)
+
+        // The configuration's members of blue were edited: they replace the file's, the flip stands.
+        var newMembers = initial
+        newMembers.pools[0].members = [member("10.0.0.9:80")]
+        let edited = try StateStore(path: path, config: config(newMembers), historyLimit: 5, refuseCorrupt: false)
+        let edits = try #require(edited.configurationEdits)
+        #expect(edits.parts == ["members of blue"])
+        #expect(edits.state.split == flipped.split && edits.state.pools[0].members == newMembers.pools[0].members)
+        #expect(edits.state.pools[1].members == flipped.pools[1].members)
+        try edited.applyConfigurationEdits()
+        #expect(edited.generation == 3 && edited.state == edits.state && edited.history.last == flipped)
+
+        // Restarted again under that configuration: it is the baseline now, nothing more is edited.
+        let again = try StateStore(path: path, config: config(newMembers), historyLimit: 5, refuseCorrupt: false)
+        #expect(again.configurationEdits == nil && again.state == edits.state && again.generation == 3)
+
+        // The configuration's split is edited (active: green -> a canary split): it wins.
+        var canary = newMembers
+        canary.split = Split(partsPerMillion: [900_000, 100_000])!
+        let split = try StateStore(path: path, config: config(canary), historyLimit: 5, refuseCorrupt: false)
+        #expect(split.configurationEdits?.parts == ["split"])
+        #expect(split.configurationEdits?.state.split == canary.split)
+
+        // Overrides edited.
+        var header = newMembers
+        header.overrides = OverridePolicy(header: "x-pool")
+        let overrides = try StateStore(path: path, config: config(header), historyLimit: 5, refuseCorrupt: false)
+        #expect(overrides.configurationEdits?.parts == ["overrides"])
+        #expect(overrides.configurationEdits?.state.overrides.header == "x-pool")
+    }
+
+    @Test func aPoolAddedAtZeroLeavesTheSplitAsItWas() {
+        var saved = initial
+        saved.split = Split(partsPerMillion: [0, 1_000_000])!
+        let baseline = initial.durableJSON()
+        var configured = initial
+        configured.pools.append(Pool(name: "canary", members: [member("10.0.2.1:80")]))
+        configured.split = Split(partsPerMillion: [1_000_000, 0, 0])!
+        saved.pools.append(configured.pools[2])
+        saved.split = Split(partsPerMillion: [0, 1_000_000, 0])!
+        let (state, edited) = RoutingState.reconciling(saved: saved, baseline: baseline, configured: configured)
+        #expect(edited.isEmpty && state == saved)
+    }
+
+    @Test func aStateFileWithoutARecordOfItsConfigurationStands() throws {
+        var saved = initial
+        saved.split = Split(partsPerMillion: [0, 1_000_000])!
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("turnout-old-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("state.json").path
+        // As an earlier version wrote it: no "configured".
+        let object: [String: Any] = ["version": 1, "generation": 4, "state": saved.durableJSON(), "history": [Any]()]
+        try Data(try JSON.serialize(object, sortedKeys: true)).write(to: URL(fileURLWithPath: path))
+        var edited = initial
+        edited.pools[0].members = [member("10.0.0.9:80")]
+        let config = TurnoutConfig(settings: .init(), pools: edited.pools, split: edited.split, logLevel: .info, sourcePath: dir.appendingPathComponent("t.yaml").path)
+        let store = try StateStore(path: path, config: config, historyLimit: 5, refuseCorrupt: false)
+        #expect(store.configurationEdits == nil && store.state == saved && store.generation == 4)
+    }
 }
