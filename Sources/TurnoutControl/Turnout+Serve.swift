@@ -17,6 +17,9 @@ public enum TurnoutProcess {
             path: config.stateFilePath, config: config, historyLimit: config.admin.historyLimit,
             refuseCorrupt: config.state.onCorrupt == .refuse)
         let audit = try AuditLog(path: config.auditFilePath)
+        let control = try ControlPlane(config: config, store: store, audit: audit, logger: logger)
+        // Written only once the admin socket is this process's: a second Turnout started by
+        // mistake on the same files stops there and leaves the running one's state file alone.
         switch store.origin {
         case .file:
             logger.info(
@@ -43,7 +46,6 @@ public enum TurnoutProcess {
                 metadata: ["turnout.state": "\(store.path)", "turnout.reason": "\(reason)", "turnout.kept_as": "\(keptAs)"])
             try store.persistCurrent()
         }
-        let control = try ControlPlane(config: config, store: store, audit: audit, logger: logger)
         let table = store.state.makeRouteTable(generation: store.generation, config: config)
         let server = ProxyServer(config: config, routeTable: table, logger: logger)
         try server.start(onAcknowledge: control.acknowledgementHandler)

@@ -301,6 +301,33 @@ def test_restart_under_an_edited_configuration_takes_the_edit_and_keeps_run_time
         proxy.stop()
 
 
+def test_a_second_turnout_on_the_same_files_leaves_the_running_ones_state_alone(
+        turnout_bin, tmp_path, origin, origin2):
+    """A second Turnout started by mistake with an edited configuration beside the running
+    one (same state file, audit log and admin socket) refuses to start before it writes
+    anything: the running one's state file and audit log stay as they were."""
+    port = free_port()
+    cfg = make_config(port, {"blue": [origin.addr], "green": [origin2.addr]}, "blue", routing=POOL_HEADER)
+    workdir = tmp_path / "two"
+    proxy = start_turnout(turnout_bin, workdir, cfg, port)
+    try:
+        assert proxy.ctl("split", "blue=90", "green=10").returncode == 0
+        state_before = (workdir / "turnout.state.json").read_bytes()
+        audit_before = (workdir / "turnout.audit.log").read_bytes()
+        edited = dict(cfg, active="green", listen=[f"127.0.0.1:{free_port()}"])
+        second = workdir / "edited.yaml"
+        second.write_text(to_yaml(edited) + "\n")
+        r = subprocess.run([turnout_bin, "run", "--config", str(second)], capture_output=True, timeout=10)
+        assert r.returncode != 0
+        assert b"another turnout is serving the admin socket" in r.stderr
+        assert (workdir / "turnout.state.json").read_bytes() == state_before
+        assert (workdir / "turnout.audit.log").read_bytes() == audit_before
+        status, s = proxy.admin("GET", "/v1/status")
+        assert s["generation"] == 2 and s["split"] == {"blue": "90%", "green": "10%"}
+    finally:
+        proxy.stop()
+
+
 def test_kill9_during_changes_never_leaves_a_bad_state_file(turnout_bin, tmp_path, origin, origin2):
     port = free_port()
     cfg = make_config(port, {"blue": [origin.addr], "green": [origin2.addr]}, "blue", routing=POOL_HEADER)
