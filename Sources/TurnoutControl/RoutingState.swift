@@ -187,32 +187,42 @@ extension RoutingState {
         var pools = config.pools
         for (i, pool) in pools.enumerated() {
             guard let list = poolsJSON[pool.name] else { continue }
-            guard let items = list as? [[String: Any]], !items.isEmpty else { throw StateFileError("bad members for \(pool.name)") }
-            var members: [PoolMember] = []
-            for item in items {
-                // `drained` may be absent (false); a value other than true or false is refused, not guessed.
-                let drained = item["drained"] ?? false
-                guard let text = item["address"] as? String, let address = MemberAddress.parse(text),
-                    let weight = JSON.integer(item["weight"]), (0...10_000).contains(weight),
-                    let isDrained = drained as? Bool
-                else { throw StateFileError("bad member in \(pool.name)") }
-                members.append(PoolMember(address: address, weight: weight, isDrained: isDrained))
-            }
-            pools[i].members = members
+            pools[i].members = try members(fromDurable: list, pool: pool.name)
         }
-        var overrides = config.routing.overrides
-        if let o = json["overrides"] as? [String: Any] {
-            overrides.header = o["header"] as? String
-            overrides.cookie = o["cookie"] as? String
-            overrides.token = o["token"] as? String
-            var networks: [IPNetwork] = []
-            for text in o["trusted_networks"] as? [String] ?? [] {
-                guard let n = AdminJSON.parseNetwork(text) else { throw StateFileError("bad network \(text)") }
-                networks.append(n)
-            }
-            overrides.trustedNetworks = networks
-        }
+        let overrides = try overrides(fromDurable: json["overrides"], otherwise: config.routing.overrides)
         return RoutingState(split: split, pools: pools, overrides: overrides)
+    }
+
+    /// One pool's members in the durable form (at least one).
+    private static func members(fromDurable json: Any, pool: String) throws -> [PoolMember] {
+        guard let items = json as? [[String: Any]], !items.isEmpty else { throw StateFileError("bad members for \(pool)") }
+        var members: [PoolMember] = []
+        for item in items {
+            // `drained` may be absent (false); a value other than true or false is refused, not guessed.
+            let drained = item["drained"] ?? false
+            guard let text = item["address"] as? String, let address = MemberAddress.parse(text),
+                let weight = JSON.integer(item["weight"]), (0...10_000).contains(weight),
+                let isDrained = drained as? Bool
+            else { throw StateFileError("bad member in \(pool)") }
+            members.append(PoolMember(address: address, weight: weight, isDrained: isDrained))
+        }
+        return members
+    }
+
+    /// The override policy in the durable form, or `otherwise` when the form has none.
+    private static func overrides(fromDurable json: Any?, otherwise: OverridePolicy) throws -> OverridePolicy {
+        guard let o = json as? [String: Any] else { return otherwise }
+        var overrides = otherwise
+        overrides.header = o["header"] as? String
+        overrides.cookie = o["cookie"] as? String
+        overrides.token = o["token"] as? String
+        var networks: [IPNetwork] = []
+        for text in o["trusted_networks"] as? [String] ?? [] {
+            guard let n = AdminJSON.parseNetwork(text) else { throw StateFileError("bad network \(text)") }
+            networks.append(n)
+        }
+        overrides.trustedNetworks = networks
+        return overrides
     }
 }
 
@@ -240,12 +250,13 @@ extension RoutingState {
         for (i, pool) in configured.pools.enumerated() {
             // A pool the file's configuration did not have keeps its configured members already.
             guard let then = baselinePools[pool.name] else { continue }
-            if memberKeys(then) != pool.members.map(Self.memberKey) {
+            if (try? members(fromDurable: then, pool: pool.name)) != pool.members {
                 state.pools[i].members = pool.members
                 edited.append("members of \(pool.name)")
             }
         }
-        if overrideKeys(baseline["overrides"]) != overrideKeys(configured.durableJSON()["overrides"]) {
+        // An unreadable record of the overrides counts as an edit: the configuration's stand.
+        if (try? overrides(fromDurable: baseline["overrides"], otherwise: OverridePolicy())) != configured.overrides {
             state.overrides = configured.overrides
             edited.append("overrides")
         }
@@ -267,27 +278,6 @@ extension RoutingState {
             if n > 0 { out[name] = n }
         }
         return out
-    }
-
-    private static func memberKey(_ m: PoolMember) -> String { "\(m.address) \(m.weight) \(m.isDrained)" }
-
-    private static func memberKeys(_ json: Any?) -> [String]? {
-        guard let items = json as? [[String: Any]] else { return nil }
-        var out: [String] = []
-        for item in items {
-            guard let address = item["address"] as? String, let weight = JSON.integer(item["weight"]) else { return nil }
-            out.append("\(address) \(weight) \(item["drained"] as? Bool ?? false)")
-        }
-        return out
-    }
-
-    private static func overrideKeys(_ json: Any?) -> [String]? {
-        guard let o = json as? [String: Any] else { return nil }
-        return [
-            "header=\(o["header"] as? String ?? "")", "cookie=\(o["cookie"] as? String ?? "")",
-            "token=\(o["token"] as? String ?? "")",
-            "networks=\((o["trusted_networks"] as? [String] ?? []).joined(separator: ","))",
-        ]
     }
 }
 
