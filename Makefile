@@ -7,7 +7,7 @@ SWIFT        ?= swift
 PYTHON       ?= python3
 TURNOUT_BIN  ?= $(CURDIR)/.build/release/turnout
 # System packages the build, the demo and the tests need (Debian names).
-DEB_PACKAGES := libssl-dev zlib1g-dev curl python3 python3-pip ca-certificates procps
+DEB_PACKAGES := libssl-dev zlib1g-dev curl python3 python3-pip ca-certificates procps strace
 
 .PHONY: all deps build demo test unit e2e soak fuzz fuzz-config bench bench-instructions bench-micro clean
 

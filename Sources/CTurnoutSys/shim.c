@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #endif
 #include "CTurnoutSys.h"
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/random.h>
 
@@ -11,8 +12,10 @@ int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len) 
     return (int)cturnout_raw_syscall6(SYS_accept4, fd, (long)addr, (long)len, SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 0);
 }
 
-int cturnout_pipe_nonblocking(int fds[2]) {
-    return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+int cturnout_pipe_nonblocking(int fds[2], int capacity) {
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+    if (capacity > 0) (void)fcntl(fds[1], F_SETPIPE_SZ, capacity);
+    return 0;
 }
 
 ssize_t cturnout_splice(int fd_in, int fd_out, size_t len) {

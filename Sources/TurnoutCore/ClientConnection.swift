@@ -1161,7 +1161,10 @@ final class ClientConnection: EventHandler {
             responseDecodeIndex -= moved
         }
         let r: IOResult<Int>
-        let requested = upIn.writableBytes
+        // A response from a member whose responses lately were large: read little more
+        // than the head, so that the body goes through the pipe (ResponseSizeHistory).
+        let requested = responsePhase == .waitingHead && transport.canSplice && up.member.responseSizes.expectsLarge
+            ? min(upIn.writableBytes, ResponseSizeHistory.smallFirstRead) : upIn.writableBytes
         do {
             r = try Syscall.receive(up.fd, upIn.base! + upIn.writeIndex, requested)
         } catch {
@@ -1324,6 +1327,8 @@ final class ClientConnection: EventHandler {
         case .untilClose:
             responseMode = head.version == .http11 ? .closeToChunked : .closePass
         }
+        upstream?.member.responseSizes.record(
+            isLarge: responseMode == .length && responseRemaining >= Int64(settings.limits.bufferBytes))
         if responseMode == .chunkedToClose || responseMode == .closePass { closeAfterResponse = true }
         if !isRequestReceived { closeAfterResponse = true }
         if worker.isDraining { closeAfterResponse = true }

@@ -5,7 +5,7 @@ import Glibc
 
 /// A kernel pipe that carries a response body from the upstream socket to the client's
 /// with splice(2): the bytes never pass through user space (no read copy, no write copy),
-/// and one call moves what a pipe holds (64 KiB by default).
+/// and one call moves what a pipe holds (`PipePool.capacity`).
 struct SplicePipe {
     let readFD: Int32
     let writeFD: Int32
@@ -16,9 +16,16 @@ struct SplicePipe {
 final class PipePool {
     private var free: [SplicePipe] = []
     let maxFree: Int
+    /// Bytes each new pipe is asked to hold (F_SETPIPE_SZ). What counts is its slots, one
+    /// page each, since a spliced skb fragment takes a slot however short it is: the
+    /// default pipe's 16 fall just short of a 64 KiB body from the page cache once its
+    /// first bytes came with the head (17 fragments seen, so two splices each way instead
+    /// of one). 128 KiB gives 32.
+    let capacity: Int32
 
-    init(maxFree: Int = 64) {
+    init(maxFree: Int = 64, capacity: Int32 = 128 * 1024) {
         self.maxFree = maxFree
+        self.capacity = capacity
         free.reserveCapacity(maxFree)
     }
 
@@ -31,7 +38,7 @@ final class PipePool {
     func take() -> SplicePipe? {
         if let p = free.popLast() { return p }
         var fds: (Int32, Int32) = (-1, -1)
-        let r = withUnsafeMutableBytes(of: &fds) { cturnout_pipe_nonblocking($0.baseAddress!.assumingMemoryBound(to: Int32.self)) }
+        let r = withUnsafeMutableBytes(of: &fds) { cturnout_pipe_nonblocking($0.baseAddress!.assumingMemoryBound(to: Int32.self), capacity) }
         guard r == 0 else { return nil }
         return SplicePipe(readFD: fds.0, writeFD: fds.1)
     }

@@ -74,6 +74,8 @@ final class MemberState {
     var failures = 0
     /// Loop time (ms) until which the member counts as down; 0 when up.
     var downUntil: UInt64 = 0
+    /// How large this member's recent responses were, for the size of a head's first read.
+    var responseSizes = ResponseSizeHistory()
 
     init(address: MemberAddress, weight: Int, takesTraffic: Bool, worker: Worker) throws {
         guard let sa = SocketAddress(host: address.host, port: address.port) else {

@@ -333,6 +333,30 @@ def proc_pipe_fd_count(pid: int) -> int:
     return n
 
 
+def proc_pipe_sizes(pid: int) -> dict[str, int]:
+    """The capacity (F_GETPIPE_SZ) of each pipe a process holds open, by pipe ("pipe:[inode]"),
+    read through /proc."""
+    import fcntl
+
+    sizes = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        path = f"/proc/{pid}/fd/{name}"
+        try:
+            link = os.readlink(path)
+            if not link.startswith("pipe:"):
+                continue
+            # Opening the /proc entry opens the same pipe; O_NONBLOCK so that opening a
+            # write end with no reader, or a read end, never waits.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            continue  # closed while listing
+        try:
+            sizes[link] = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+        finally:
+            os.close(fd)
+    return sizes
+
+
 def proc_rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:

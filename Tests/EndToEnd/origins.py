@@ -107,6 +107,7 @@ class OriginHandler(BaseHTTPRequestHandler):
     /echo            JSON: method, path, version, headers ([name, value] in received order),
                      body_sha256, body_length, trailers
     /bytes/N         N deterministic bytes (see client.pattern_chunks) with Content-Length
+    /bytes/N/PAD     the same, the head made longer by an X-Pad header of PAD bytes
     /chunked/N       the same N bytes, chunked, with trailer X-Body-Sha256
     /close/N         the same N bytes, no Content-Length, body ends by closing
     /status/NNN      that status; 1xx/204/304 without a body, others a short body
@@ -250,9 +251,12 @@ class OriginHandler(BaseHTTPRequestHandler):
             self._send_json({"sha256": entry["body_sha256"], "length": length})
         elif ep == "bytes":
             n = int(arg)
+            pad = int(parts[2]) if len(parts) > 2 else 0
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(n))
+            if pad:
+                self.send_header("X-Pad", "p" * pad)
             self.end_headers()
             if self.command != "HEAD":
                 for chunk in pattern_chunks(n):

@@ -187,3 +187,103 @@ def test_spliced_download_never_holds_back_what_has_arrived(proxy, origin, first
         assert time.monotonic() - start >= pause_ms / 1000
     finally:
         s.close()
+
+
+def _get(conn, path):
+    conn.request("GET", path, headers={"Host": "e2e.test"})
+    r = conn.getresponse()
+    return r, r.read()
+
+
+def test_splice_pipes_hold_a_64_KiB_body_whole(proxy, origin):
+    # A default pipe has 16 slots, and a spliced fragment takes one however short it is:
+    # a 64 KiB body whose first bytes came with the head needed two splices each way. The
+    # proxy's pipes are made 128 KiB (32 slots); the one pooled after a download shows it.
+    from client import proc_pipe_sizes
+
+    before = proc_pipe_sizes(proxy.pid)
+    conn = _conn(proxy)
+    try:
+        r, body = _get(conn, "/bytes/%d" % (1 << 20))
+        assert r.status == 200 and hashlib.sha256(body).hexdigest() == pattern_sha256(1 << 20)
+    finally:
+        conn.close()
+    pipes = {k: v for k, v in proc_pipe_sizes(proxy.pid).items() if k not in before}
+    assert pipes, "no splice pipe kept after a 1 MiB download"
+    assert set(pipes.values()) == {128 * 1024}, f"pipe capacities {pipes}"
+
+
+def test_responses_of_every_size_after_large_ones_arrive_whole(proxy, origin):
+    # Once a member's responses were large, the proxy reads the next head with a small
+    # first read (one page) and splices the rest. Whatever then comes (a small response, a
+    # head longer than that page, a body just above or below the splice threshold, none)
+    # must arrive byte for byte on the same keep-alive connection.
+    conn = _conn(proxy)
+    try:
+        for _ in range(8):
+            r, body = _get(conn, "/bytes/%d" % (256 * 1024))
+            assert r.status == 200 and len(body) == 256 * 1024
+        cases = [(5_000, 0), (100_000, 6_000), (1 << 20, 0), (20_000, 0), (17_000, 3_000), (65_536, 0),
+                 (0, 0), (16_384, 9_000), (300, 0), (200_000, 12_000), (65_536, 4_000)]
+        for n, pad in cases:
+            r, body = _get(conn, "/bytes/%d/%d" % (n, pad) if pad else "/bytes/%d" % n)
+            assert r.status == 200, (n, pad)
+            assert len(r.getheader("X-Pad") or "") == pad, (n, pad)
+            assert len(body) == n and hashlib.sha256(body).hexdigest() == pattern_sha256(n), (n, pad)
+        conn.request("HEAD", "/bytes/%d" % (1 << 20), headers={"Host": "e2e.test"})
+        r = conn.getresponse()
+        assert r.status == 200 and r.getheader("Content-Length") == str(1 << 20) and r.read() == b""
+        r, body = _get(conn, "/bytes/70000")
+        assert len(body) == 70_000 and hashlib.sha256(body).hexdigest() == pattern_sha256(70_000)
+    finally:
+        conn.close()
+
+
+def test_a_members_heads_are_read_in_one_page_once_its_responses_were_large(proxy, origin, tmp_path):
+    # The size the first read of a response head asks for follows the member's last eight
+    # responses: the whole buffer (16 KiB) while they were small, so that a small response
+    # takes one read; one page once half were large, so that a large body goes through the
+    # pipe nearly whole instead of 16 KiB of it through user space. strace shows what each
+    # head's recvfrom asked for.
+    import re
+    import shutil
+    import subprocess
+    import time
+
+    strace = shutil.which("strace")
+    assert strace, "strace is not installed (make deps installs it)"
+    trace = tmp_path / "recvfrom.trace"
+    tracer = subprocess.Popen(
+        [strace, "-f", "-qq", "-e", "trace=recvfrom", "-s", "12", "-o", str(trace), "-p", str(proxy.pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    heads = []
+    try:
+        conn = _conn(proxy)
+        try:
+            # Until strace is attached: its trace shows a response head.
+            deadline = time.monotonic() + 10
+            while b'"HTTP/1.1 200' not in (trace.read_bytes() if trace.exists() else b""):
+                assert tracer.poll() is None, f"strace could not attach: {tracer.stderr.read().decode()}"
+                assert time.monotonic() < deadline, "strace shows no response head after 10 s"
+                _get(conn, "/bytes/10")
+                time.sleep(0.05)
+            for _ in range(8):
+                r, body = _get(conn, "/bytes/1000")
+                assert len(body) == 1000
+            for _ in range(8):
+                r, body = _get(conn, "/bytes/%d" % (256 * 1024))
+                assert len(body) == 256 * 1024 and hashlib.sha256(body).hexdigest() == pattern_sha256(256 * 1024)
+        finally:
+            conn.close()
+        time.sleep(0.2)
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=10)
+    pattern = re.compile(r'recvfrom\(\d+, "HTTP/1\.1 200[^"]*"(?:\.\.\.)?, (\d+),')
+    heads = [int(m.group(1)) for m in pattern.finditer(trace.read_text())]
+    assert len(heads) >= 16, f"{len(heads)} response heads traced"
+    small_phase, large_phase = heads[-16:-8], heads[-8:]
+    assert all(n > 4096 for n in small_phase), f"reads after small responses asked for {small_phase}"
+    # The history holds the eight small ones: four large responses make half.
+    assert all(n > 4096 for n in large_phase[:4]) and large_phase[4:] == [4096] * 4, \
+        f"reads during the large responses asked for {large_phase}"

@@ -86,8 +86,10 @@ static inline int cturnout_close(int fd) {
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; GNU-only, so not visible to Swift.
 int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len);
 
-/// pipe2(2) with O_NONBLOCK | O_CLOEXEC; GNU-only.
-int cturnout_pipe_nonblocking(int fds[2]);
+/// pipe2(2) with O_NONBLOCK | O_CLOEXEC (GNU-only), then, when `capacity` > 0, F_SETPIPE_SZ
+/// to that many bytes. A pipe the kernel will not grow (above fs.pipe-max-size, or an
+/// unprivileged user over fs.pipe-user-pages-soft) keeps the size it has: still usable.
+int cturnout_pipe_nonblocking(int fds[2], int capacity);
 
 /// splice(2) of up to `len` bytes from `fd_in` to `fd_out` (one of them a pipe), with
 /// SPLICE_F_NONBLOCK | SPLICE_F_MOVE; GNU-only.
