@@ -14,8 +14,16 @@ int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len) 
 
 int cturnout_pipe_nonblocking(int fds[2], int capacity) {
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
-    if (capacity > 0) (void)fcntl(fds[1], F_SETPIPE_SZ, capacity);
-    return 0;
+    int size = capacity > 0 ? fcntl(fds[1], F_SETPIPE_SZ, capacity) : -1;
+    if (size < 0) size = fcntl(fds[1], F_GETPIPE_SZ);
+    if (size < 0) {
+        int saved = errno;
+        close(fds[0]);
+        close(fds[1]);
+        errno = saved;
+        return -1;
+    }
+    return size;
 }
 
 ssize_t cturnout_splice(int fd_in, int fd_out, size_t len) {

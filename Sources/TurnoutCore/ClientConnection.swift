@@ -254,6 +254,10 @@ final class ClientConnection: EventHandler {
         _read { yield ex.pointee.v.pipeBytes }
         _modify { yield &ex.pointee.v.pipeBytes }
     }
+    private var isSpliceDeclined: Bool {
+        _read { yield ex.pointee.v.isSpliceDeclined }
+        _modify { yield &ex.pointee.v.isSpliceDeclined }
+    }
     private var tunnelHead: [UInt8] {
         _read { yield ex.pointee.tunnelHead }
         _modify { yield &ex.pointee.tunnelHead }
@@ -772,6 +776,7 @@ final class ClientConnection: EventHandler {
         hasResponseBytes = false
         hasSentResponseHead = false
         isResponseReceived = false
+        isSpliceDeclined = false
         status = 0
         errorNote = ""
         guard route() else { return }
@@ -1590,11 +1595,14 @@ final class ClientConnection: EventHandler {
     private func spliceResponseBody() -> Bool {
         guard responsePhase == .body, responseMode == .length, let up = upstream else { return false }
         if splicePipe == nil {
-            guard !isResponseReceived, transport.canSplice,
+            guard !isResponseReceived, !isSpliceDeclined, transport.canSplice,
                 responseRemaining >= Int64(settings.limits.bufferBytes),
-                outBuf.isEmpty, upIn.readIndex == upIn.writeIndex, responsePassEnd == upIn.writeIndex,
-                let pipe = worker.pipes.take()
+                outBuf.isEmpty, upIn.readIndex == upIn.writeIndex, responsePassEnd == upIn.writeIndex
             else { return false }
+            guard let pipe = worker.pipes.take() else {
+                isSpliceDeclined = true
+                return false
+            }
             splicePipe = pipe
             pipeBytes = 0
         }

@@ -88,6 +88,9 @@ struct ExchangeValues {
     /// its bytes wait in the pipe for the client.
     var splicePipe: SplicePipe?
     var pipeBytes = 0
+    /// True once the worker had no pipe for this response: its body stays in the buffers
+    /// instead of asking again at every buffer-full.
+    var isSpliceDeclined = false
 
     init(maxTrailerBytes: Int) {
         requestChunked.maxTrailerBytes = maxTrailerBytes

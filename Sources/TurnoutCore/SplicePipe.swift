@@ -16,16 +16,28 @@ struct SplicePipe {
 final class PipePool {
     private var free: [SplicePipe] = []
     let maxFree: Int
-    /// Bytes each new pipe is asked to hold (F_SETPIPE_SZ). What counts is its slots, one
-    /// page each, since a spliced skb fragment takes a slot however short it is: the
-    /// default pipe's 16 fall just short of a 64 KiB body from the page cache once its
-    /// first bytes came with the head (17 fragments seen, so two splices each way instead
-    /// of one). 128 KiB gives 32.
+    /// Bytes each new pipe is asked to hold (F_SETPIPE_SZ): `slots` pages. What counts is
+    /// the slots, since a spliced skb fragment takes one however short it is: the default
+    /// pipe's 16 fall just short of a 64 KiB body from the page cache once its first bytes
+    /// came with the head (17 fragments seen, so two splices each way instead of one).
     let capacity: Int32
+    /// The smallest pipe worth splicing through: the kernel's default of 16 pages. An
+    /// unprivileged process whose user holds more pipe pages than fs.pipe-user-pages-soft
+    /// gets new pipes of two pages, which would take a splice call per 8 KiB, more calls
+    /// than the buffers' 64 KiB reads and writes; such a pipe is closed and the body goes
+    /// through the buffers.
+    let minimumCapacity: Int32
+    /// Takes left that do not try to make a pipe, after one came out too small.
+    private(set) var refusalsLeft = 0
+    /// How many takes after a too-small pipe skip making one: the user's pipe pages go
+    /// down only as other transfers end, and each attempt costs five system calls.
+    static let takesSkippedAfterSmallPipe = 63
 
-    init(maxFree: Int = 64, capacity: Int32 = 128 * 1024) {
+    init(maxFree: Int = 64, slots: Int = 32, minimumSlots: Int = 16) {
+        let page = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
         self.maxFree = maxFree
-        self.capacity = capacity
+        self.capacity = Int32(clamping: slots * page)
+        self.minimumCapacity = Int32(clamping: minimumSlots * page)
         free.reserveCapacity(maxFree)
     }
 
@@ -33,14 +45,24 @@ final class PipePool {
         for p in free { close(p) }
     }
 
-    /// A pipe, or nil when none can be made (out of descriptors): the body then goes
-    /// through the connection's buffers as usual.
+    /// A pipe, or nil when none can be made (out of descriptors) or only a small one
+    /// (`minimumCapacity`): the body then goes through the connection's buffers as usual.
     func take() -> SplicePipe? {
         if let p = free.popLast() { return p }
+        if refusalsLeft > 0 {
+            refusalsLeft -= 1
+            return nil
+        }
         var fds: (Int32, Int32) = (-1, -1)
-        let r = withUnsafeMutableBytes(of: &fds) { cturnout_pipe_nonblocking($0.baseAddress!.assumingMemoryBound(to: Int32.self), capacity) }
-        guard r == 0 else { return nil }
-        return SplicePipe(readFD: fds.0, writeFD: fds.1)
+        let size = withUnsafeMutableBytes(of: &fds) { cturnout_pipe_nonblocking($0.baseAddress!.assumingMemoryBound(to: Int32.self), capacity) }
+        guard size >= 0 else { return nil }
+        let pipe = SplicePipe(readFD: fds.0, writeFD: fds.1)
+        guard size >= minimumCapacity else {
+            close(pipe)
+            refusalsLeft = Self.takesSkippedAfterSmallPipe
+            return nil
+        }
+        return pipe
     }
 
     func give(_ p: SplicePipe, isEmpty: Bool) {

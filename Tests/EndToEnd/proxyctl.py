@@ -213,7 +213,9 @@ class Proxy:
 
 
 def start_turnout(bin_path: str, workdir: Path, config: dict | str, port: int, args=("run",),
-                  ready_timeout: float = 10.0) -> Proxy:
+                  ready_timeout: float = 10.0, prefix=()) -> Proxy:
+    """Starts `bin_path args --config FILE` in `workdir` (`prefix`: a command it runs under,
+    for example setpriv) and waits until it accepts on `port`."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "turnout.yaml"
     text = config if isinstance(config, str) else to_yaml(config) + "\n"
@@ -223,7 +225,7 @@ def start_turnout(bin_path: str, workdir: Path, config: dict | str, port: int, a
     out = open(stdout_path, "wb")
     err = open(stderr_path, "wb")
     proc = subprocess.Popen(
-        [bin_path, *args, "--config", str(config_path)],
+        [*prefix, bin_path, *args, "--config", str(config_path)],
         stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=str(workdir),
     )
     proxy = Proxy(proc, port, config_path, stdout_path, stderr_path, [out, err])

@@ -287,3 +287,72 @@ def test_a_members_heads_are_read_in_one_page_once_its_responses_were_large(prox
     # The history holds the eight small ones: four large responses make half.
     assert all(n > 4096 for n in large_phase[:4]) and large_phase[4:] == [4096] * 4, \
         f"reads during the large responses asked for {large_phase}"
+
+
+PIPE_SOFT_LIMIT = "/proc/sys/fs/pipe-user-pages-soft"
+
+
+def test_a_proxy_refused_full_size_pipes_copies_bodies_and_splices_again_later(turnout_bin, origin):
+    # An unprivileged process whose user holds more pipe pages than fs.pipe-user-pages-soft
+    # gets new pipes of two pages (8 KiB), and may not grow them. Splicing through such a
+    # pipe takes a call per 8 KiB; the proxy closes it and copies the body through its
+    # buffers instead, skips making pipes for the next 63 large responses, then tries again.
+    # The proxy runs as `nobody` (root is exempt from the limit); the limit is lowered to
+    # one page for the part of the test that needs it and restored even on failure.
+    import shutil
+    import tempfile
+
+    from client import free_port, proc_pipe_sizes
+    from proxyctl import make_config, start_turnout
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root: sets fs.pipe-user-pages-soft and runs the proxy as nobody")
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is not installed"
+    # The checkout may sit in a directory only root can enter (mktemp -d): run a copy.
+    top = tempfile.mkdtemp(prefix="tpipe")
+    proxy = None
+    soft = open(PIPE_SOFT_LIMIT).read().strip()
+    try:
+        os.chmod(top, 0o755)
+        bin_copy = os.path.join(top, "turnout")
+        shutil.copy2(turnout_bin, bin_copy)
+        work = os.path.join(top, "w")
+        os.mkdir(work)
+        os.chmod(work, 0o777)
+        port = free_port()
+        cfg = make_config(port, {"blue": [origin.addr]}, admin={"socket": os.path.join(work, "admin.sock")})
+        from pathlib import Path
+        proxy = start_turnout(bin_copy, Path(work), cfg, port,
+                              prefix=(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"))
+        before = proc_pipe_sizes(proxy.pid)
+        conn = _conn(proxy)
+
+        def download(n):
+            r, body = _get(conn, "/bytes/%d" % n)
+            assert r.status == 200 and hashlib.sha256(body).hexdigest() == pattern_sha256(n), n
+
+        def new_pipes():
+            return {k: v for k, v in proc_pipe_sizes(proxy.pid).items() if k not in before}
+
+        with open(PIPE_SOFT_LIMIT, "w") as f:
+            f.write("1")
+        try:
+            download(1 << 20)
+            assert new_pipes() == {}, "the proxy kept a pipe the kernel made small"
+        finally:
+            with open(PIPE_SOFT_LIMIT, "w") as f:
+                f.write(soft)
+        for _ in range(63):  # skipped: copied, no pipe made
+            download(65_536)
+        assert new_pipes() == {}
+        download(1 << 20)  # tried again, now under the limit: spliced, pipe kept
+        assert set(new_pipes().values()) == {128 * 1024}
+        conn.close()
+    finally:
+        if open(PIPE_SOFT_LIMIT).read().strip() != soft:
+            with open(PIPE_SOFT_LIMIT, "w") as f:
+                f.write(soft)
+        if proxy is not None:
+            proxy.stop()
+        shutil.rmtree(top, ignore_errors=True)

@@ -87,8 +87,10 @@ static inline int cturnout_close(int fd) {
 int cturnout_accept4_nonblocking(int fd, struct sockaddr *addr, socklen_t *len);
 
 /// pipe2(2) with O_NONBLOCK | O_CLOEXEC (GNU-only), then, when `capacity` > 0, F_SETPIPE_SZ
-/// to that many bytes. A pipe the kernel will not grow (above fs.pipe-max-size, or an
-/// unprivileged user over fs.pipe-user-pages-soft) keeps the size it has: still usable.
+/// to that many bytes. Returns the pipe's capacity in bytes, or -1 (errno set) when no pipe
+/// was made. A pipe the kernel will not grow (above fs.pipe-max-size, or an unprivileged
+/// user over fs.pipe-user-pages-soft, whose new pipes get only two pages) keeps the size it
+/// has, which the caller sees in the result.
 int cturnout_pipe_nonblocking(int fds[2], int capacity);
 
 /// splice(2) of up to `len` bytes from `fd_in` to `fd_out` (one of them a pipe), with

@@ -1,0 +1,59 @@
+import Glibc
+import Testing
+@testable import TurnoutCore
+
+/// F_GETPIPE_SZ (F_LINUX_SPECIFIC_BASE + 8): GNU-only, so Glibc does not show it to Swift.
+private let getPipeSize: Int32 = 1032
+
+private func pipeSize(_ fd: Int32) -> Int32 { fcntl(fd, getPipeSize) }
+
+private func closePipe(_ p: SplicePipe) {
+    _ = close(p.readFD)
+    _ = close(p.writeFD)
+}
+
+@Test func pipePoolMakesPipesOfThirtyTwoPages() throws {
+    let pool = PipePool()
+    let page = Int32(sysconf(Int32(_SC_PAGESIZE)))
+    let p = try #require(pool.take())
+    defer { closePipe(p) }
+    #expect(pool.capacity == 32 * page)
+    #expect(pipeSize(p.writeFD) == 32 * page)
+    #expect(pipeSize(p.readFD) == 32 * page)
+}
+
+@Test func pipePoolReusesAnEmptyPipeButNotOneThatHoldsBytes() throws {
+    let pool = PipePool(maxFree: 4)
+    let a = try #require(pool.take())
+    pool.give(a, isEmpty: true)
+    let again = try #require(pool.take())
+    #expect(again.readFD == a.readFD && again.writeFD == a.writeFD)
+    pool.give(again, isEmpty: false)  // closed, not pooled: the next take makes a new one
+    let fresh = try #require(pool.take())
+    #expect(pipeSize(fresh.writeFD) == pool.capacity)
+    closePipe(fresh)
+}
+
+@Test func pipePoolRefusesASmallPipeAndSkipsTheNextTakesBeforeTryingAgain() throws {
+    // A pool whose minimum is above what it asks for gets a pipe the kernel made smaller
+    // than it accepts, as an unprivileged user over fs.pipe-user-pages-soft would.
+    let pool = PipePool(slots: 16, minimumSlots: 32)
+    #expect(pool.take() == nil)
+    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterSmallPipe)
+    for left in (0..<PipePool.takesSkippedAfterSmallPipe).reversed() {
+        #expect(pool.take() == nil)
+        #expect(pool.refusalsLeft == left)
+    }
+    // The next take tries again (and is refused again, which starts a new count).
+    #expect(pool.take() == nil)
+    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterSmallPipe)
+
+    // A pipe given back is used first even while takes are being skipped.
+    let ok = PipePool()
+    let p = try #require(ok.take())
+    pool.give(p, isEmpty: true)
+    let reused = try #require(pool.take())
+    #expect(reused.readFD == p.readFD)
+    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterSmallPipe)
+    closePipe(reused)
+}
