@@ -1169,6 +1169,7 @@ final class ClientConnection: EventHandler {
         // A response from a member whose responses lately were large: read little more
         // than the head, so that the body goes through the pipe (ResponseSizeHistory).
         let requested = responsePhase == .waitingHead && transport.canSplice && up.member.responseSizes.expectsLarge
+            && worker.pipes.mayHavePipe
             ? min(upIn.writableBytes, ResponseSizeHistory.smallFirstRead) : upIn.writableBytes
         do {
             r = try Syscall.receive(up.fd, upIn.base! + upIn.writeIndex, requested)
