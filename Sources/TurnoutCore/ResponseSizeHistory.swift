@@ -21,7 +21,7 @@ struct ResponseSizeHistory {
     var expectsLarge: Bool { bits.nonzeroBitCount >= 4 }
 
     /// Bytes the first read of a response head asks for when a large one is expected:
-    /// one page, enough for the heads of nearly all responses (a longer head takes more
-    /// reads of this size until it is complete).
+    /// 4 KiB, enough for the heads of nearly all responses (a longer head takes more reads
+    /// of this size until it is complete).
     static let smallFirstRead = 4096
 }

@@ -33,7 +33,7 @@ final class PipePool {
     private(set) var refusalsLeft = 0
     /// How many takes after a failed one skip making a pipe: the user's pipe pages go down
     /// only as other transfers end, and each attempt costs up to five system calls.
-    static let takesSkippedAfterSmallPipe = 63
+    static let takesSkippedAfterFailure = 63
 
     /// `maxFree` 32: the kernel counts an empty pipe's slots against the user's
     /// fs.pipe-user-pages-soft as well, and 32 pooled pipes of 32 pages hold as many as 64
@@ -57,7 +57,7 @@ final class PipePool {
 
     /// A pipe, or nil when none can be made (out of descriptors), only a small one
     /// (`minimumCapacity`), or an earlier take failed fewer than
-    /// `takesSkippedAfterSmallPipe` takes ago: the body then goes through the connection's
+    /// `takesSkippedAfterFailure` takes ago: the body then goes through the connection's
     /// buffers as usual. A pooled pipe is returned first in any case.
     func take() -> SplicePipe? {
         if let p = free.popLast() { return p }
@@ -68,13 +68,13 @@ final class PipePool {
         var fds: (Int32, Int32) = (-1, -1)
         let size = withUnsafeMutableBytes(of: &fds) { cturnout_pipe_nonblocking($0.baseAddress!.assumingMemoryBound(to: Int32.self), capacity) }
         guard size >= 0 else {
-            refusalsLeft = Self.takesSkippedAfterSmallPipe
+            refusalsLeft = Self.takesSkippedAfterFailure
             return nil
         }
         let pipe = SplicePipe(readFD: fds.0, writeFD: fds.1)
         guard size >= minimumCapacity else {
             close(pipe)
-            refusalsLeft = Self.takesSkippedAfterSmallPipe
+            refusalsLeft = Self.takesSkippedAfterFailure
             return nil
         }
         return pipe

@@ -54,16 +54,16 @@ private func pipeMaxSize() -> Int32 {
     let pool = PipePool(slots: 16, minimumSlots: 32)
     #expect(pool.mayHavePipe)
     #expect(pool.take() == nil)
-    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterSmallPipe)
+    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterFailure)
     #expect(!pool.mayHavePipe)  // heads of large responses are read whole meanwhile
-    for left in (0..<PipePool.takesSkippedAfterSmallPipe).reversed() {
+    for left in (0..<PipePool.takesSkippedAfterFailure).reversed() {
         #expect(pool.take() == nil)
         #expect(pool.refusalsLeft == left)
     }
     // The next take tries again (and is refused again, which starts a new count).
     #expect(pool.mayHavePipe)
     #expect(pool.take() == nil)
-    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterSmallPipe)
+    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterFailure)
 
     // A pipe given back is used first even while takes are being skipped.
     let ok = PipePool()
@@ -72,6 +72,6 @@ private func pipeMaxSize() -> Int32 {
     #expect(pool.mayHavePipe)
     let reused = try #require(pool.take())
     #expect(reused.readFD == p.readFD)
-    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterSmallPipe)
+    #expect(pool.refusalsLeft == PipePool.takesSkippedAfterFailure)
     closePipe(reused)
 }
