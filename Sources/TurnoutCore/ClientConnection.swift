@@ -254,6 +254,10 @@ final class ClientConnection: EventHandler {
         _read { yield ex.pointee.v.pipeBytes }
         _modify { yield &ex.pointee.v.pipeBytes }
     }
+    private var isHeadWaitingForBody: Bool {
+        _read { yield ex.pointee.v.isHeadWaitingForBody }
+        _modify { yield &ex.pointee.v.isHeadWaitingForBody }
+    }
     private var isSpliceDeclined: Bool {
         _read { yield ex.pointee.v.isSpliceDeclined }
         _modify { yield &ex.pointee.v.isSpliceDeclined }
@@ -362,6 +366,13 @@ final class ClientConnection: EventHandler {
             upstreamConnectFailed(nil, note: "upstream connect timed out", status: 504)
             return
         case .waitingHead where !hasResponseBytes && requestPhase == .done:
+            gatewayError(504, "upstream response timed out")
+            return
+        case .body where isHeadWaitingForBody:
+            // The head is still held: nothing of the response reached the client, which
+            // gets a 504 rather than a head whose body never comes.
+            isHeadWaitingForBody = false
+            hasSentResponseHead = false
             gatewayError(504, "upstream response timed out")
             return
         case .none:
@@ -777,6 +788,7 @@ final class ClientConnection: EventHandler {
         hasSentResponseHead = false
         isResponseReceived = false
         isSpliceDeclined = false
+        isHeadWaitingForBody = false
         status = 0
         errorNote = ""
         guard route() else { return }
@@ -1356,8 +1368,16 @@ final class ClientConnection: EventHandler {
         responsePhase = .body
         isResponseReceived = responseMode == .none || (responseMode == .length && responseRemaining == 0)
         loop.armTimer(self, list: worker.timers.bodyIdle)
-        // Body bytes that came with the head leave in the same write as the head.
-        if !isResponseReceived { _ = advanceResponseBody() }
+        // Body bytes that came with the head leave in the same write as the head. A small
+        // body that did not (an origin that writes the head and then sends the file, as
+        // nginx does) is waited for: sent alone, the head would be a segment of its own,
+        // and the client's kernel answers two short segments with an immediate ACK instead
+        // of one carried by the next request. HAProxy sends such a head with MSG_MORE.
+        if !isResponseReceived {
+            isHeadWaitingForBody = responseMode == .length && bodyStart == upIn.writeIndex
+                && responseRemaining < Int64(settings.limits.bufferBytes)
+            _ = advanceResponseBody()
+        }
         return true
     }
 
@@ -1522,6 +1542,12 @@ final class ClientConnection: EventHandler {
         let passCount = responsePassEnd - upIn.readIndex
         let suffix = chunkSuffixPending
         guard outCount + max(passCount, 0) + suffix > 0 else { return false }
+        if isHeadWaitingForBody {
+            // The head alone: wait while the upstream may still send the body (its bytes,
+            // its end or an error each end the wait; the body timer bounds it).
+            if passCount <= 0, let up = upstream, !up.sawEOF { return false }
+            isHeadWaitingForBody = false
+        }
         var iov = (iovec(), iovec(), iovec())
         var count: Int32 = 0
         let crlf: StaticString = "\r\n"

@@ -75,6 +75,9 @@ struct ExchangeValues {
     var isResponseReceived = false
     var hasResponseBytes = false
     var hasSentResponseHead = false
+    /// A head with a small body that had not come with it: held in `outBuf` until the
+    /// first body bytes (or the upstream's end), so that both leave in one segment.
+    var isHeadWaitingForBody = false
     /// Bytes of `\r\n` still owed after a re-chunked block of data.
     var chunkSuffixPending = 0
 

@@ -115,3 +115,72 @@ def test_keepalive_response_is_sent_at_once_without_fin(proxy):
                 assert time.monotonic() - started < 0.15
             during = list(cap.segments)
     assert not any(f & FIN for _, f in during), during
+
+
+def test_a_head_sent_apart_from_its_small_body_reaches_the_client_with_it(turnout, raw_origin_factory):
+    # An origin that writes the head and then the body (nginx before a sendfile) has the
+    # proxy read them apart. Sent at once, the head would be a segment of its own, and the
+    # client's kernel answers two short segments with an immediate ACK. The proxy holds a
+    # head whose small body has not come until its first bytes do: one segment.
+    def respond(sock, req):
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n")
+        time.sleep(0.1)
+        sock.sendall(b"0123456789")
+        return True
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr])
+    with LoopbackCapture(proxy.port) as cap:
+        with RawConn(proxy.port, timeout=5) as c:
+            for _ in range(3):
+                r = c.request("GET", "/split")
+                assert r.status == 200 and r.body == b"0123456789"
+    data = [n for n, _ in cap.segments if n > 0]
+    assert len(data) == 3, f"expected one segment per response, got {cap.segments}"
+
+
+def test_a_held_head_goes_out_when_the_upstream_ends_without_the_body(turnout, raw_origin_factory):
+    # The wait for the body ends with the upstream: the client gets the head and then the
+    # connection closes (the body is incomplete), as when the head was sent at once.
+    def respond(sock, req):
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        time.sleep(0.1)
+        return False  # close without the body
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr])
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    try:
+        s.sendall(build_request("GET", "/cut"))
+        data = _read_until_eof(s)
+    finally:
+        s.close()
+    assert data.startswith(b"HTTP/1.1 200") and b"Content-Length: 10\r\n" in data, data
+    assert data.endswith(b"\r\n\r\n"), data
+
+
+def test_a_head_held_for_a_body_that_never_comes_becomes_a_504(turnout, raw_origin_factory):
+    # Nothing of the response reached the client while its head waited, so when the body
+    # timer fires the client gets a clean 504, and the connection stays usable.
+    stall = threading.Event()
+
+    def respond(sock, req):
+        if req["path"] == "/stall":
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+            stall.wait(5)
+            return False
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr], timeouts={"body_idle": "300ms"})
+    try:
+        with RawConn(proxy.port, timeout=5) as c:
+            started = time.monotonic()
+            r = c.request("GET", "/stall")
+            assert r.status == 504, (r.status, r.headers, r.body)
+            assert 0.25 < time.monotonic() - started < 3
+            r = c.request("GET", "/after")
+            assert r.status == 200 and r.body == b"ok"
+    finally:
+        stall.set()
