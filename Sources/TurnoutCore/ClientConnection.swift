@@ -258,6 +258,9 @@ final class ClientConnection: EventHandler {
         _read { yield ex.pointee.v.isHeadWaitingForBody }
         _modify { yield &ex.pointee.v.isHeadWaitingForBody }
     }
+    /// Whether the client may have received part of the response: a head that is still
+    /// held for its body (`isHeadWaitingForBody`) has not left, so an error can replace it.
+    private var isResponseCommitted: Bool { hasSentResponseHead && !isHeadWaitingForBody }
     private var isSpliceDeclined: Bool {
         _read { yield ex.pointee.v.isSpliceDeclined }
         _modify { yield &ex.pointee.v.isSpliceDeclined }
@@ -371,8 +374,6 @@ final class ClientConnection: EventHandler {
         case .body where isHeadWaitingForBody:
             // The head is still held: nothing of the response reached the client, which
             // gets a 504 rather than a head whose body never comes.
-            isHeadWaitingForBody = false
-            hasSentResponseHead = false
             gatewayError(504, "upstream response timed out")
             return
         case .none:
@@ -1841,7 +1842,7 @@ final class ClientConnection: EventHandler {
             return
         }
         worker.logUpstreamError(error, member: member, note: note)
-        if hasSentResponseHead {
+        if isResponseCommitted {
             abort(note: note)
         } else {
             gatewayError(502, note)
@@ -1855,10 +1856,13 @@ final class ClientConnection: EventHandler {
             loop.close(up)
         }
         errorNote = note
-        if hasSentResponseHead {
+        if isResponseCommitted {
             abort(note: note)
             return
         }
+        // A held head never left: it is replaced by the error response.
+        isHeadWaitingForBody = false
+        hasSentResponseHead = false
         if code == 504, let member { worker.logUpstreamReason("\(note)", member: member) }
         let body: StaticString
         switch code {
@@ -1901,10 +1905,12 @@ final class ClientConnection: EventHandler {
             upstream = nil
             loop.close(up)
         }
-        if hasSentResponseHead {
+        if isResponseCommitted {
             abort(note: errorNote)
             return
         }
+        isHeadWaitingForBody = false
+        hasSentResponseHead = false
         sendErrorAndClose(code, body)
     }
 

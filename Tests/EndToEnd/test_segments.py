@@ -184,3 +184,24 @@ def test_a_head_held_for_a_body_that_never_comes_becomes_a_504(turnout, raw_orig
             assert r.status == 200 and r.body == b"ok"
     finally:
         stall.set()
+
+
+def test_a_head_held_when_the_upstream_resets_becomes_a_502(turnout, raw_origin_factory):
+    # The same when the upstream fails after the head: it never left, so the client gets
+    # a 502 in its place.
+    def respond(sock, req):
+        if req["path"] == "/reset":
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+            time.sleep(0.1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return False  # closed with a reset
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr])
+    with RawConn(proxy.port, timeout=5) as c:
+        r = c.request("GET", "/reset")
+        assert r.status == 502, (r.status, r.headers, r.body)
+        r = c.request("GET", "/after")
+        assert r.status == 200 and r.body == b"ok"
