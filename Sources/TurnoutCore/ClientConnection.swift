@@ -261,6 +261,10 @@ final class ClientConnection: EventHandler {
     /// Whether the client may have received part of the response: a head that is still
     /// held for its body (`isHeadWaitingForBody`) has not left, so an error can replace it.
     private var isResponseCommitted: Bool { hasSentResponseHead && !isHeadWaitingForBody }
+    /// Whether what is left of a Content-Length body is large enough to be spliced: at
+    /// least one buffer. (The head's first read, the head's wait for its body and the
+    /// member's size history all follow the same line.)
+    private var isSpliceSized: Bool { responseRemaining >= Int64(settings.limits.bufferBytes) }
     private var isSpliceDeclined: Bool {
         _read { yield ex.pointee.v.isSpliceDeclined }
         _modify { yield &ex.pointee.v.isSpliceDeclined }
@@ -1346,8 +1350,7 @@ final class ClientConnection: EventHandler {
         case .untilClose:
             responseMode = head.version == .http11 ? .closeToChunked : .closePass
         }
-        upstream?.member.responseSizes.record(
-            isLarge: responseMode == .length && responseRemaining >= Int64(settings.limits.bufferBytes))
+        upstream?.member.responseSizes.record(isLarge: responseMode == .length && isSpliceSized)
         if responseMode == .chunkedToClose || responseMode == .closePass { closeAfterResponse = true }
         if !isRequestReceived { closeAfterResponse = true }
         if worker.isDraining { closeAfterResponse = true }
@@ -1375,8 +1378,7 @@ final class ClientConnection: EventHandler {
         // and the client's kernel answers two short segments with an immediate ACK instead
         // of one carried by the next request. HAProxy sends such a head with MSG_MORE.
         if !isResponseReceived {
-            isHeadWaitingForBody = responseMode == .length && bodyStart == upIn.writeIndex
-                && responseRemaining < Int64(settings.limits.bufferBytes)
+            isHeadWaitingForBody = responseMode == .length && bodyStart == upIn.writeIndex && !isSpliceSized
             _ = advanceResponseBody()
         }
         return true
@@ -1623,8 +1625,7 @@ final class ClientConnection: EventHandler {
     private func spliceResponseBody() -> Bool {
         guard responsePhase == .body, responseMode == .length, let up = upstream else { return false }
         if splicePipe == nil {
-            guard !isResponseReceived, !isSpliceDeclined, transport.canSplice,
-                responseRemaining >= Int64(settings.limits.bufferBytes),
+            guard !isResponseReceived, !isSpliceDeclined, transport.canSplice, isSpliceSized,
                 outBuf.isEmpty, upIn.readIndex == upIn.writeIndex, responsePassEnd == upIn.writeIndex
             else { return false }
             guard let pipe = worker.pipes.take() else {

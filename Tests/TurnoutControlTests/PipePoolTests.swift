@@ -7,6 +7,12 @@ private let getPipeSize: Int32 = 1032
 
 private func pipeSize(_ fd: Int32) -> Int32 { fcntl(fd, getPipeSize) }
 
+private func inode(_ fd: Int32) -> UInt {
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { return 0 }
+    return UInt(st.st_ino)
+}
+
 private func closePipe(_ p: SplicePipe) {
     _ = close(p.readFD)
     _ = close(p.writeFD)
@@ -42,8 +48,11 @@ private func pipeMaxSize() -> Int32 {
     pool.give(a, isEmpty: true)
     let again = try #require(pool.take())
     #expect(again.readFD == a.readFD && again.writeFD == a.writeFD)
+    let givenInode = inode(again.readFD)
     pool.give(again, isEmpty: false)  // closed, not pooled: the next take makes a new one
     let fresh = try #require(pool.take())
+    // Descriptor numbers may be reused; the pipe's inode tells pipes apart.
+    #expect(inode(fresh.readFD) != givenInode)
     #expect(pipeSize(fresh.writeFD) == pool.capacity)
     closePipe(fresh)
 }
