@@ -1372,13 +1372,14 @@ final class ClientConnection: EventHandler {
         responsePhase = .body
         isResponseReceived = responseMode == .none || (responseMode == .length && responseRemaining == 0)
         loop.armTimer(self, list: worker.timers.bodyIdle)
-        // Body bytes that came with the head leave in the same write as the head. A small
-        // body that did not (an origin that writes the head and then sends the file, as
-        // nginx does) is waited for: sent alone, the head would be a segment of its own,
-        // and the client's kernel answers two short segments with an immediate ACK instead
-        // of one carried by the next request. HAProxy sends such a head with MSG_MORE.
+        // Body bytes that came with the head leave in the same write as the head. A body
+        // that did not (an origin that writes the head and then sends the file, as nginx
+        // does) is waited for: sent alone, the head would be a segment of its own, and the
+        // client's kernel answers two short segments with an immediate ACK instead of one
+        // carried by the next request. HAProxy sends such a head with MSG_MORE. A body to be
+        // spliced waits in the pipe, the head ahead of it (`takePipe`).
         if !isResponseReceived {
-            isHeadWaitingForBody = responseMode == .length && bodyStart == upIn.writeIndex && !isSpliceSized
+            isHeadWaitingForBody = responseMode == .length && bodyStart == upIn.writeIndex
             _ = advanceResponseBody()
         }
         return true
@@ -1545,7 +1546,8 @@ final class ClientConnection: EventHandler {
         let passCount = responsePassEnd - upIn.readIndex
         let suffix = chunkSuffixPending
         guard outCount + max(passCount, 0) + suffix > 0 else { return false }
-        if isHeadWaitingForBody {
+        let pipe = splicePipe ?? takePipe()
+        if isHeadWaitingForBody && pipe == nil {
             // The head alone: wait while the upstream may still send the body (its bytes,
             // its end or an error each end the wait; the body timer bounds it).
             if passCount <= 0, let up = upstream, !up.sawEOF { return false }
@@ -1573,24 +1575,34 @@ final class ClientConnection: EventHandler {
         // The whole rest of a response after which the connection closes: the FIN can
         // go out with its last segment (finishIfDone closes or half-closes as soon as
         // the write is complete, which is what pushes the held segment out).
-        let closesAfter = closeAfterResponse && isResponseReceived && responsePhase == .body && pipeBytes == 0
+        let closesAfter = closeAfterResponse && isResponseReceived && responsePhase == .body && pipe == nil
         let r: IOResult<Int>
         do {
             r = try withUnsafeBytes(of: &iov) { raw throws(IOError) in
-                try transport.writev(
-                    fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), count, closesAfter: closesAfter)
+                let v = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+                if let pipe { return try Syscall.writePipe(pipe.writeFD, v, count) }
+                return try transport.writev(fd, v, count, closesAfter: closesAfter)
             }
         } catch {
-            abort(note: "client write failed")
+            abort(note: pipe == nil ? "client write failed" : "pipe write failed")
             return false
         }
         switch r {
         case .wouldBlock:
-            isWritable = false
+            if pipe == nil { isWritable = false }
             return false
         case .processed(var n):
-            bytesOut += Int64(n)
-            if closesAfter { isTailHeld = true }
+            if pipe == nil {
+                bytesOut += Int64(n)
+                if closesAfter { isTailHeld = true }
+            } else {
+                pipeBytes += n
+                // A head held in the pipe leaves it room for the body: one that did not go
+                // in whole, or a long one, goes out without waiting.
+                if n < outCount + max(passCount, 0) || pipeBytes > settings.limits.bufferBytes {
+                    isHeadWaitingForBody = false
+                }
+            }
             let fromOut = min(n, outCount)
             outBuf.readIndex += fromOut
             n -= fromOut
@@ -1617,37 +1629,57 @@ final class ClientConnection: EventHandler {
         outBuf.isEmpty && upIn.readIndex >= responsePassEnd && chunkSuffixPending == 0 && pipeBytes == 0
     }
 
+    /// The pipe for a response whose body will be spliced, taken when its head is written
+    /// (or, if the buffers had nothing for the client then, when the splice starts):
+    /// the head and the body bytes read with it go into the pipe (a copy, as a send would
+    /// make) and the spliced body follows them, so the client gets the whole response in
+    /// one splice instead of a send and a splice: one system call, and for the client one
+    /// wake-up and no short segment. A head that came without body bytes waits there for
+    /// them (`isHeadWaitingForBody`), not yet committed. Nil when the body is not spliced.
+    private func takePipe() -> SplicePipe? {
+        guard responsePhase == .body, responseMode == .length, !isResponseReceived, !isSpliceDeclined,
+            transport.canSplice, isSpliceSized, chunkSuffixPending == 0, let up = upstream, !up.sawEOF
+        else { return nil }
+        guard let pipe = worker.pipes.take() else {
+            isSpliceDeclined = true
+            return nil
+        }
+        splicePipe = pipe
+        pipeBytes = 0
+        return pipe
+    }
+
     /// Moves a large Content-Length response body from the upstream socket to the client
-    /// through a pipe (splice(2)), once everything that came through the buffers (head,
-    /// first body bytes) is written. The pipe goes back to the worker when it is empty
-    /// and the body complete; an upstream that ends early is judged by
-    /// `responseBodyEndedEarly` once the pipe is flushed, as for buffered bodies.
+    /// through a pipe (splice(2)), behind everything that came through the buffers (head,
+    /// first body bytes), which `writeClient` puts in the pipe first. The pipe goes back to
+    /// the worker when it is empty and the body complete; an upstream that ends early is
+    /// judged by `responseBodyEndedEarly` once the pipe is flushed, as for buffered bodies.
     private func spliceResponseBody() -> Bool {
         guard responsePhase == .body, responseMode == .length, let up = upstream else { return false }
         if splicePipe == nil {
-            guard !isResponseReceived, !isSpliceDeclined, transport.canSplice, isSpliceSized,
-                outBuf.isEmpty, upIn.readIndex == upIn.writeIndex, responsePassEnd == upIn.writeIndex
+            // The buffers had nothing for the client when writeClient ran.
+            guard outBuf.isEmpty, upIn.readIndex == upIn.writeIndex, responsePassEnd == upIn.writeIndex
             else { return false }
-            guard let pipe = worker.pipes.take() else {
-                isSpliceDeclined = true
-                return false
-            }
-            splicePipe = pipe
-            pipeBytes = 0
+            _ = takePipe()
         }
         guard let pipe = splicePipe else { return false }
         var progress = false
-        if responseRemaining > 0 && up.isReadable && !up.sawEOF {
+        // What came through the buffers goes into the pipe first (writeClient).
+        let isBufferedOutputInPipe = outBuf.isEmpty && upIn.readIndex == upIn.writeIndex
+        if responseRemaining > 0 && up.isReadable && !up.sawEOF && isBufferedOutputInPipe {
             do {
                 switch try Syscall.splice(from: up.fd, to: pipe.writeFD, Int(min(responseRemaining, 1 << 20))) {
                 case .wouldBlock:
                     // With the pipe empty the socket is what is empty; otherwise the pipe
-                    // may be full, and emptying it comes first.
-                    if pipeBytes == 0 { up.isReadable = false }
+                    // may be full, and emptying it comes first. (A head waiting in the
+                    // pipe for its body is not what would fill it.)
+                    if pipeBytes == 0 || isHeadWaitingForBody { up.isReadable = false }
                 case .processed(0):
                     up.sawEOF = true
+                    isHeadWaitingForBody = false
                     progress = true
                 case .processed(let n):
+                    isHeadWaitingForBody = false
                     pipeBytes += n
                     responseRemaining -= Int64(n)
                     if responseRemaining == 0 { isResponseReceived = true }
@@ -1660,7 +1692,7 @@ final class ClientConnection: EventHandler {
                 return false
             }
         }
-        if pipeBytes > 0 && isWritable {
+        if pipeBytes > 0 && isWritable && !isHeadWaitingForBody {
             do {
                 switch try Syscall.splice(from: pipe.readFD, to: fd, pipeBytes) {
                 case .wouldBlock:
@@ -1929,6 +1961,12 @@ final class ClientConnection: EventHandler {
 
     private func writeErrorResponse(_ code: Int, _ body: StaticString) {
         status = code
+        if let pipe = splicePipe {
+            // A held head in the pipe is replaced too: the pipe is closed with it.
+            splicePipe = nil
+            worker.pipes.give(pipe, isEmpty: pipeBytes == 0)
+            pipeBytes = 0
+        }
         upIn.readIndex = 0
         upIn.writeIndex = 0
         responsePassEnd = 0

@@ -89,6 +89,14 @@ public enum Syscall {
         return try check("sendmsg") { cturnout_sendmsg(fd, &message, flags) }
     }
 
+    /// Writes `count` buffers into a pipe (`writev(2)`): the head and first body bytes of a
+    /// response whose body is then spliced after them, so that all of it reaches the
+    /// client in one splice.
+    @inline(never)
+    public static func writePipe(_ fd: Int32, _ iov: UnsafePointer<iovec>, _ count: Int32) throws(IOError) -> IOResult<Int> {
+        try check("writev") { cturnout_writev(fd, iov, count) }
+    }
+
     /// Moves up to `count` bytes between a socket and a pipe inside the kernel.
     /// `.wouldBlock`: the source is empty or the destination full.
     @inline(never)

@@ -3,7 +3,10 @@ loopback interface with an AF_PACKET socket (Linux, root; skipped otherwise).
 
 A response after which the connection closes ends with a segment that carries the FIN as
 well (one packet and one wake-up of the client instead of two); a keep-alive response
-carries no FIN and is not held back."""
+carries no FIN and is not held back. A response head that came from the origin without its
+body waits for the body's first bytes (in the buffers for a small body, in the splice pipe
+for a large one), so the head is never a segment of its own, and an upstream that fails
+before the body gets the client a 502 or 504 rather than a head with nothing after it."""
 
 from __future__ import annotations
 
@@ -27,6 +30,10 @@ class LoopbackCapture:
         self.port = port
         self.segments: list[tuple[int, int]] = []
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        # Room for every frame of a large response even while the reading thread waits
+        # (the default buffer drops frames of a 300 KB body); SO_RCVBUFFORCE (root) is
+        # not capped by net.core.rmem_max.
+        self.sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 16 << 20)
         self.sock.bind(("lo", 0))
         self.sock.settimeout(0.05)
         self._stop = threading.Event()
@@ -117,6 +124,11 @@ def test_keepalive_response_is_sent_at_once_without_fin(proxy):
     assert not any(f & FIN for _, f in during), during
 
 
+# A 10-byte body is copied through the proxy's buffers; 300,000 bytes are spliced through a
+# pipe, where a held head waits ahead of its body.
+BODY_SIZES = [10, 300_000]
+
+
 def test_a_head_sent_apart_from_its_small_body_reaches_the_client_with_it(turnout, raw_origin_factory):
     # An origin that writes the head and then the body (nginx before a sendfile) has the
     # proxy read them apart. Sent at once, the head would be a segment of its own, and the
@@ -139,11 +151,38 @@ def test_a_head_sent_apart_from_its_small_body_reaches_the_client_with_it(turnou
     assert len(data) == 3, f"expected one segment per response, got {cap.segments}"
 
 
-def test_a_held_head_goes_out_when_the_upstream_ends_without_the_body(turnout, raw_origin_factory):
+def test_a_head_sent_apart_from_its_spliced_body_leaves_with_the_body(turnout, raw_origin_factory):
+    # The same for a body spliced through a pipe: the head waits in the pipe ahead of the
+    # body, and the first segment the client gets carries body bytes too, in every response.
+    body = pattern_bytes(300_000)
+
+    def respond(sock, req):
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        time.sleep(0.1)
+        sock.sendall(body)
+        return True
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr])
+    firsts = []
+    with RawConn(proxy.port, timeout=5) as c:
+        for _ in range(3):
+            with LoopbackCapture(proxy.port) as cap:
+                r = c.request("GET", "/split-large")
+            assert r.status == 200 and r.body == body
+            data = [n for n, _ in cap.segments if n > 0]
+            assert sum(data) >= len(body), cap.segments
+            firsts.append((data[0], sum(data) - len(body)))  # the first segment, the head's length
+    for first, head_length in firsts:
+        assert first > head_length, f"the head went out alone: first segments and head lengths {firsts}"
+
+
+@pytest.mark.parametrize("size", BODY_SIZES)
+def test_a_held_head_goes_out_when_the_upstream_ends_without_the_body(turnout, raw_origin_factory, size):
     # The wait for the body ends with the upstream: the client gets the head and then the
     # connection closes (the body is incomplete), as when the head was sent at once.
     def respond(sock, req):
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
         time.sleep(0.1)
         return False  # close without the body
 
@@ -155,18 +194,19 @@ def test_a_held_head_goes_out_when_the_upstream_ends_without_the_body(turnout, r
         data = _read_until_eof(s)
     finally:
         s.close()
-    assert data.startswith(b"HTTP/1.1 200") and b"Content-Length: 10\r\n" in data, data
+    assert data.startswith(b"HTTP/1.1 200") and b"Content-Length: %d\r\n" % size in data, data
     assert data.endswith(b"\r\n\r\n"), data
 
 
-def test_a_head_held_for_a_body_that_never_comes_becomes_a_504(turnout, raw_origin_factory):
+@pytest.mark.parametrize("size", BODY_SIZES)
+def test_a_head_held_for_a_body_that_never_comes_becomes_a_504(turnout, raw_origin_factory, size):
     # Nothing of the response reached the client while its head waited, so when the body
     # timer fires the client gets a clean 504, and the connection stays usable.
     stall = threading.Event()
 
     def respond(sock, req):
         if req["path"] == "/stall":
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
             stall.wait(5)
             return False
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -186,12 +226,13 @@ def test_a_head_held_for_a_body_that_never_comes_becomes_a_504(turnout, raw_orig
         stall.set()
 
 
-def test_a_head_held_when_the_upstream_resets_becomes_a_502(turnout, raw_origin_factory):
+@pytest.mark.parametrize("size", BODY_SIZES)
+def test_a_head_held_when_the_upstream_resets_becomes_a_502(turnout, raw_origin_factory, size):
     # The same when the upstream fails after the head: it never left, so the client gets
     # a 502 in its place.
     def respond(sock, req):
         if req["path"] == "/reset":
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
             time.sleep(0.1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False  # closed with a reset

@@ -69,6 +69,11 @@ static inline ssize_t cturnout_sendmsg(int fd, const struct msghdr *message, int
     return cturnout_raw_syscall6(SYS_sendmsg, fd, (long)message, flags, 0, 0, 0);
 }
 
+/// writev(2): bytes into a splice pipe, ahead of the body spliced after them.
+static inline ssize_t cturnout_writev(int fd, const struct iovec *iov, int count) {
+    return cturnout_raw_syscall6(SYS_writev, fd, (long)iov, count, 0, 0, 0);
+}
+
 /// epoll_wait(2) (epoll_pwait with no signal mask where there is no epoll_wait).
 static inline int cturnout_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout) {
 #ifdef SYS_epoll_wait
