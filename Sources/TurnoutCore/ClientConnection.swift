@@ -262,7 +262,7 @@ final class ClientConnection: EventHandler {
     /// held for its body (`isHeadWaitingForBody`) has not left, so an error can replace it.
     private var isResponseCommitted: Bool { hasSentResponseHead && !isHeadWaitingForBody }
     /// Whether what is left of a Content-Length body is large enough to be spliced: at
-    /// least one buffer. (The head's first read, the head's wait for its body and the
+    /// least one buffer. (The head's first read, the pipe taken for the head and the
     /// member's size history all follow the same line.)
     private var isSpliceSized: Bool { responseRemaining >= Int64(settings.limits.bufferBytes) }
     private var isSpliceDeclined: Bool {

@@ -75,8 +75,9 @@ struct ExchangeValues {
     var isResponseReceived = false
     var hasResponseBytes = false
     var hasSentResponseHead = false
-    /// A head with a small body that had not come with it: held in `outBuf` until the
-    /// first body bytes (or the upstream's end), so that both leave in one segment.
+    /// A head whose Content-Length body had not come with it: held until the first body
+    /// bytes (or the upstream's end), in `outBuf` or, for a spliced body, in the pipe, so
+    /// that head and body leave together. Not yet committed: an error replaces it.
     var isHeadWaitingForBody = false
     /// Bytes of `\r\n` still owed after a re-chunked block of data.
     var chunkSuffixPending = 0
