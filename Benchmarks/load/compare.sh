@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Compare Turnout with nginx and HAProxy as HTTP/1.1 reverse proxies on this machine.
 #
-# One nginx origin serves /64 (64-byte body) and /64k (65536-byte body). wrk loads the
-# origin directly and through each proxy, in interleaved rounds, for three cases:
+# One nginx origin serves /64 (64-byte body), /20k (20 000 bytes) and /64k (65536 bytes).
+# wrk loads the origin directly and through each proxy, in interleaved rounds, for three
+# cases by default:
 #   keepalive-64B   64-byte responses, 64 keep-alive connections      (wrk -t1 -c64)
 #   keepalive-64KiB 64 KiB responses, 16 keep-alive connections       (wrk -t1 -c16)
 #   close-64B       64-byte responses, Connection: close per request  (wrk -t1 -c16)
+# and on request (CASES) keepalive-20KB: 20 000-byte responses, more than one 16 KiB buffer
+# and below Turnout's splice line, 16 keep-alive connections (wrk -t1 -c16).
 # and prints a Markdown table: median req/s of the rounds, ratio to direct, p50, p99,
 # peak RSS of the proxy during its runs and the proxy's CPU time per request.
 #
@@ -34,8 +37,9 @@
 #   BASE_BIN     binary of the turnout-base target (for example one built from an earlier
 #                commit in a git worktree)
 #   BUSY_POLL    busy_poll of the turnout-bp target (default 50us)
-#   CASES        space-separated subset of "keepalive-64B keepalive-64KiB close-64B single-64B"
-#                (single-64B: one keep-alive connection, one request at a time; not by default)
+#   CASES        space-separated subset of "keepalive-64B keepalive-64KiB close-64B single-64B
+#                keepalive-20KB" (single-64B: one keep-alive connection, one request at a time;
+#                neither it nor keepalive-20KB by default)
 #   IDLE_CONNS   idle keep-alive client connections to hold per proxy (default 10000,
 #                1000 with QUICK=1; 0 skips the step). Needs about IDLE_CONNS + 256 open files
 #                per process: the script raises its soft open-file limit to the hard one.
@@ -309,6 +313,7 @@ wait_listening() { # port pid name
 mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy" "$WORK/turnout" "$WORK/turnout-bp" "$WORK/turnout-base" "$WORK/raw"
 head -c 64 /dev/zero | tr '\0' 'a' >"$WORK/origin/www/64"
 head -c 65536 /dev/zero | tr '\0' 'b' >"$WORK/origin/www/64k"
+head -c 20000 /dev/zero | tr '\0' 'c' >"$WORK/origin/www/20k"
 
 nginx_common() { # dir [worker_connections [worker_rlimit_nofile [worker_processes]]]
     cat <<EOF
@@ -583,11 +588,12 @@ rss_sampler() {
     done
 }
 
-case_path() { case $1 in keepalive-64KiB) echo /64k ;; *) echo /64 ;; esac; }
+case_path() { case $1 in keepalive-64KiB) echo /64k ;; keepalive-20KB) echo /20k ;; *) echo /64 ;; esac; }
 case_args() {
     case $1 in
     keepalive-64B) echo "-t1 -c64" ;;
     keepalive-64KiB) echo "-t1 -c16" ;;
+    keepalive-20KB) echo "-t1 -c16" ;;
     close-64B) echo "-t1 -c16" ;;
     single-64B) echo "-t1 -c1" ;;
     *) die "unknown case $1" ;;

@@ -262,9 +262,13 @@ final class ClientConnection: EventHandler {
     /// held for its body (`isHeadWaitingForBody`) has not left, so an error can replace it.
     private var isResponseCommitted: Bool { hasSentResponseHead && !isHeadWaitingForBody }
     /// Whether what is left of a Content-Length body is large enough to be spliced: at
-    /// least one buffer. (The head's first read, the pipe taken for the head and the
-    /// member's size history all follow the same line.)
-    private var isSpliceSized: Bool { responseRemaining >= Int64(settings.limits.bufferBytes) }
+    /// least two buffers (half a large block). Below that line a body is copied through a
+    /// large block in one read and one send, which costs less than the splices (measured:
+    /// 20 KB bodies take about a sixth less CPU copied whole; at 40 KB the two are level).
+    /// The pipe taken for the head and the splice of the rest follow this line; the
+    /// member's size history (and so the head's first read) draws its own from it.
+    private var isSpliceSized: Bool { responseRemaining >= spliceLine }
+    private var spliceLine: Int64 { Int64(2 * settings.limits.bufferBytes) }
     private var isSpliceDeclined: Bool {
         _read { yield ex.pointee.v.isSpliceDeclined }
         _modify { yield &ex.pointee.v.isSpliceDeclined }
@@ -1162,7 +1166,13 @@ final class ClientConnection: EventHandler {
         default:
             return false
         }
-        upIn.attach(buffers)
+        // A member whose responses lately were medium-sized gets its head read into a large
+        // block: the whole response in one read (ResponseSizeHistory).
+        if !upIn.hasMemory && responsePhase == .waitingHead && up.member.responseSizes.expectsMedium {
+            upIn.attachLarge(buffers)
+        } else {
+            upIn.attach(buffers)
+        }
         if upIn.writableBytes == 0 {
             let keep = upIn.readIndex
             guard keep > 0 else {
@@ -1350,7 +1360,22 @@ final class ClientConnection: EventHandler {
         case .untilClose:
             responseMode = head.version == .http11 ? .closeToChunked : .closePass
         }
-        upstream?.member.responseSizes.record(isLarge: responseMode == .length && isSpliceSized)
+        if let up = upstream {
+            // Large: still at the splice line after a small first read would have taken its
+            // head and the body's first bytes (a body just above the line read that way
+            // would be copied in two reads). Medium: beyond what one buffer holds with the head.
+            let size: ResponseSizeHistory.Size
+            if responseMode != .length {
+                size = .small
+            } else if responseRemaining >= spliceLine + Int64(ResponseSizeHistory.smallFirstRead) {
+                size = .large
+            } else if responseRemaining > Int64(buffers.blockSize - response.headLength) {
+                size = .medium
+            } else {
+                size = .small
+            }
+            up.member.responseSizes.record(size)
+        }
         if responseMode == .chunkedToClose || responseMode == .closePass { closeAfterResponse = true }
         if !isRequestReceived { closeAfterResponse = true }
         if worker.isDraining { closeAfterResponse = true }

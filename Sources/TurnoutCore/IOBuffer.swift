@@ -99,6 +99,17 @@ struct IOBuffer {
         }
     }
 
+    /// Attaches a large pooled block instead (for a read expected to need one).
+    mutating func attachLarge(_ pool: BufferPool) {
+        if base == nil {
+            base = pool.takeLarge()
+            capacity = pool.largeBlockSize
+            isPooled = true
+            readIndex = 0
+            writeIndex = 0
+        }
+    }
+
     /// Returns the memory to the pool; the buffer must be empty.
     mutating func release(_ pool: BufferPool) {
         guard let b = base else { return }

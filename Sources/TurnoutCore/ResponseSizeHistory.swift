@@ -1,24 +1,42 @@
-/// Whether a pool member's recent responses were large: the last eight, one bit each.
+/// How large a pool member's recent responses were: the last eight, as three sizes.
 ///
-/// A response whose body will be spliced (a Content-Length of at least the connection
-/// buffer) is best read with a small first read, just the head and a little more, so
-/// that nearly all of its body goes through the pipe instead of being copied in and out
-/// of user space. A smaller response is best read whole, in one call. Which one comes is
-/// known only from the head, so the first read follows what the member sent lately: small
-/// when at least half of its last eight responses were large. A wrong guess costs one
-/// more `recv` for a response of a few KiB, or a 16 KiB copy for a large one.
+/// How a response is best read depends on its size, which is known only from its head:
+/// - **small**, head and body within one connection buffer: one read into one buffer;
+/// - **medium**, more than one buffer but a body below the splice line (two buffers) plus
+///   `smallFirstRead`: one read into a large block, so the whole response takes one `recv`
+///   and one send instead of two each (it is copied through user space, which below the
+///   line costs less than a splice);
+/// - **large**, a Content-Length body at or above that: a small first read,
+///   just the head and a little more, so nearly all of the body goes through the pipe
+///   instead of being copied in and out of user space.
+/// So the first read of a response head follows what the member sent lately: small when
+/// at least half of its last eight responses were large, into a large block when at least
+/// half were medium. A wrong guess costs one more `recv` (a medium response read into one
+/// buffer, or read small), a copy of what the first read took of a large body (a large
+/// response read whole), or a large block held through a small response's exchange.
 ///
 /// Plain value, loop-thread only (one per member per worker).
 struct ResponseSizeHistory {
-    private var bits: UInt8 = 0
+    /// The three sizes a response is recorded as.
+    enum Size {
+        case small, medium, large
+    }
 
-    /// Records one response: `isLarge` when its body is of the size that is spliced.
-    mutating func record(isLarge: Bool) {
-        bits = bits << 1 | (isLarge ? 1 : 0)
+    private var large: UInt8 = 0
+    private var medium: UInt8 = 0
+
+    /// Records one response.
+    mutating func record(_ size: Size) {
+        large = large << 1 | (size == .large ? 1 : 0)
+        medium = medium << 1 | (size == .medium ? 1 : 0)
     }
 
     /// True when at least four of the last eight responses were large.
-    var expectsLarge: Bool { bits.nonzeroBitCount >= 4 }
+    var expectsLarge: Bool { large.nonzeroBitCount >= 4 }
+
+    /// True when at least four of the last eight responses were medium (and fewer than
+    /// four large).
+    var expectsMedium: Bool { medium.nonzeroBitCount >= 4 && !expectsLarge }
 
     /// Bytes the first read of a response head asks for when a large one is expected:
     /// 4 KiB, enough for the heads of nearly all responses (a longer head takes more reads

@@ -213,18 +213,22 @@ def test_splice_pipes_hold_a_64_KiB_body_whole(proxy, origin):
     assert set(pipes.values()) == {32 * os.sysconf("SC_PAGE_SIZE")}, f"pipe capacities {pipes}"
 
 
-def test_responses_of_every_size_after_large_ones_arrive_whole(proxy, origin):
+@pytest.mark.parametrize("warmup", [256 * 1024, 20_000])
+def test_responses_of_every_size_after_large_or_medium_ones_arrive_whole(proxy, origin, warmup):
     # Once a member's responses were large, the proxy reads the next head with a small
-    # first read (one page) and splices the rest. Whatever then comes (a small response, a
-    # head longer than that page, a body just above or below the splice threshold, none)
-    # must arrive byte for byte on the same keep-alive connection.
+    # first read (one page) and splices the rest; once they were medium (above one buffer,
+    # below the splice line), it reads the next head into a large block. Whatever then
+    # comes (a small response, a head longer than that page, a body just above or below
+    # the splice line or a large block, none) must arrive byte for byte on the same
+    # keep-alive connection.
     conn = _conn(proxy)
     try:
         for _ in range(8):
-            r, body = _get(conn, "/bytes/%d" % (256 * 1024))
-            assert r.status == 200 and len(body) == 256 * 1024
+            r, body = _get(conn, "/bytes/%d" % warmup)
+            assert r.status == 200 and len(body) == warmup
         cases = [(5_000, 0), (100_000, 6_000), (1 << 20, 0), (20_000, 0), (17_000, 3_000), (65_536, 0),
-                 (0, 0), (16_384, 9_000), (300, 0), (200_000, 12_000), (65_536, 4_000)]
+                 (0, 0), (16_384, 9_000), (300, 0), (200_000, 12_000), (65_536, 4_000),
+                 (32_768, 0), (36_000, 0), (37_000, 0), (30_000, 20_000), (60_000, 0), (70_000, 0)]
         for n, pad in cases:
             r, body = _get(conn, "/bytes/%d/%d" % (n, pad) if pad else "/bytes/%d" % n)
             assert r.status == 200, (n, pad)
@@ -239,11 +243,12 @@ def test_responses_of_every_size_after_large_ones_arrive_whole(proxy, origin):
         conn.close()
 
 
-def test_a_members_heads_are_read_in_one_page_once_its_responses_were_large(proxy, origin, tmp_path):
+def test_the_first_read_of_a_members_heads_follows_the_size_of_its_responses(proxy, origin, tmp_path):
     # The size the first read of a response head asks for follows the member's last eight
     # responses: the whole buffer (16 KiB) while they were small, so that a small response
-    # takes one read; one page once half were large, so that a large body goes through the
-    # pipe nearly whole instead of 16 KiB of it through user space. strace shows what each
+    # takes one read; a large block (64 KiB) once half were medium (20 KB: one read instead
+    # of two); one page once half were large, so that a large body goes through the pipe
+    # nearly whole instead of 16 KiB of it through user space. strace shows what each
     # head's recvfrom asked for.
     import re
     import shutil
@@ -275,6 +280,9 @@ def test_a_members_heads_are_read_in_one_page_once_its_responses_were_large(prox
                 r, body = _get(conn, "/bytes/1000")
                 assert len(body) == 1000
             for _ in range(8):
+                r, body = _get(conn, "/bytes/20000")
+                assert len(body) == 20_000 and hashlib.sha256(body).hexdigest() == pattern_sha256(20_000)
+            for _ in range(8):
                 r, body = _get(conn, "/bytes/%d" % (256 * 1024))
                 assert len(body) == 256 * 1024 and hashlib.sha256(body).hexdigest() == pattern_sha256(256 * 1024)
         finally:
@@ -285,12 +293,12 @@ def test_a_members_heads_are_read_in_one_page_once_its_responses_were_large(prox
         tracer.wait(timeout=10)
     pattern = re.compile(r'recvfrom\(\d+, "HTTP/1\.1 200[^"]*"(?:\.\.\.)?, (\d+),')
     heads = [int(m.group(1)) for m in pattern.finditer(trace.read_text())]
-    assert len(heads) >= 16, f"{len(heads)} response heads traced"
-    small_phase, large_phase = heads[-16:-8], heads[-8:]
-    assert all(n > 4096 for n in small_phase), f"reads after small responses asked for {small_phase}"
-    # The history holds the eight small ones: four large responses make half.
-    assert all(n > 4096 for n in large_phase[:4]) and large_phase[4:] == [4096] * 4, \
-        f"reads during the large responses asked for {large_phase}"
+    assert len(heads) >= 24, f"{len(heads)} response heads traced"
+    small_phase, medium_phase, large_phase = heads[-24:-16], heads[-16:-8], heads[-8:]
+    assert small_phase == [16384] * 8, f"reads after small responses asked for {small_phase}"
+    # Each phase starts with a history of eight of the phase before: four make half.
+    assert medium_phase == [16384] * 4 + [65536] * 4, f"reads during the medium responses asked for {medium_phase}"
+    assert large_phase == [65536] * 4 + [4096] * 4, f"reads during the large responses asked for {large_phase}"
 
 
 PIPE_SOFT_LIMIT = "/proc/sys/fs/pipe-user-pages-soft"

@@ -246,3 +246,29 @@ def test_a_head_held_when_the_upstream_resets_becomes_a_502(turnout, raw_origin_
         assert r.status == 502, (r.status, r.headers, r.body)
         r = c.request("GET", "/after")
         assert r.status == 200 and r.body == b"ok"
+
+
+def test_a_medium_response_goes_out_in_one_segment_once_the_member_is_known_for_them(turnout, raw_origin_factory):
+    # A 20 KB body is more than one 16 KiB buffer and below the splice line. Read into a
+    # buffer, it took two reads and left in two sends (two segments, two wake-ups of the
+    # client). Once half of the member's last eight responses were of that size, the proxy
+    # reads the next head into a large block: the whole response in one read and one send.
+    body = pattern_bytes(20_000)
+
+    def respond(sock, req):
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        return True
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr])
+    per_response = []
+    with RawConn(proxy.port, timeout=5) as c:
+        for _ in range(10):
+            with LoopbackCapture(proxy.port) as cap:
+                r = c.request("GET", "/medium")
+            assert r.status == 200 and r.body == body
+            data = [n for n, _ in cap.segments if n > 0]
+            assert sum(data) > len(body), cap.segments
+            per_response.append(len(data))
+    # The first four are read before the history says medium.
+    assert per_response[4:] == [1] * 6, f"data segments per response: {per_response}"
