@@ -1360,12 +1360,13 @@ final class ClientConnection: EventHandler {
         case .untilClose:
             responseMode = head.version == .http11 ? .closeToChunked : .closePass
         }
-        if let up = upstream {
+        if let up = upstream, responseMode == .length || responseMode == .none {
             // Large: still at the splice line after a small first read would have taken its
             // head and the body's first bytes (a body just above the line read that way
             // would be copied in two reads). Medium: beyond what one buffer holds with the head.
+            // (A chunked or close-delimited response is recorded when it ends, by its size.)
             let size: ResponseSizeHistory.Size
-            if responseMode != .length {
+            if responseMode == .none {
                 size = .small
             } else if responseRemaining >= spliceLine + Int64(ResponseSizeHistory.smallFirstRead) {
                 size = .large
@@ -1760,6 +1761,10 @@ final class ClientConnection: EventHandler {
         guard responsePhase == .body, isResponseReceived, isOutputFlushed else { return false }
         let requestComplete = requestPhase == .done
         if let up = upstream {
+            if responseMode != .length && responseMode != .none {
+                // Never spliced: medium once it was more than one buffer (ResponseSizeHistory).
+                up.member.responseSizes.record(bytesOut > Int64(buffers.blockSize) ? .medium : .small)
+            }
             let reusable = requestComplete && response.isKeepAlive && !up.sawEOF
                 && upIn.readIndex == upIn.writeIndex && !worker.isDraining
             upstream = nil

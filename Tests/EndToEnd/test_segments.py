@@ -248,15 +248,23 @@ def test_a_head_held_when_the_upstream_resets_becomes_a_502(turnout, raw_origin_
         assert r.status == 200 and r.body == b"ok"
 
 
-def test_a_medium_response_goes_out_in_one_segment_once_the_member_is_known_for_them(turnout, raw_origin_factory):
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_a_medium_response_goes_out_in_one_segment_once_the_member_is_known_for_them(
+        turnout, raw_origin_factory, framing):
     # A 20 KB body is more than one 16 KiB buffer and below the splice line. Read into a
     # buffer, it took two reads and left in two sends (two segments, two wake-ups of the
     # client). Once half of the member's last eight responses were of that size, the proxy
     # reads the next head into a large block: the whole response in one read and one send.
+    # A chunked response counts by the size it turned out to have.
     body = pattern_bytes(20_000)
+    if framing == "length":
+        wire = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    else:
+        wire = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body) + body
+                + b"\r\n0\r\n\r\n")
 
     def respond(sock, req):
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(wire)
         return True
 
     o = raw_origin_factory(respond)
