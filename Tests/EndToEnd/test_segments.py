@@ -24,10 +24,12 @@ FIN, PSH = 0x01, 0x08
 
 
 class LoopbackCapture:
-    """Records (payload length, flags) of every TCP segment sent from `port` on lo."""
+    """Records (payload length, flags) of every TCP segment sent from `port` on lo (with
+    `to_port`, of every segment sent to that port instead)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int | None = None, *, to_port: int | None = None):
         self.port = port
+        self.to_port = to_port
         self.segments: list[tuple[int, int]] = []
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
         # Room for every frame of a large response even while the reading thread waits
@@ -65,8 +67,8 @@ class LoopbackCapture:
             ihl = (ip[0] & 0x0F) * 4
             total = struct.unpack("!H", ip[2:4])[0]
             tcp = ip[ihl:total]
-            sport = struct.unpack("!H", tcp[0:2])[0]
-            if sport != self.port:
+            sport, dport = struct.unpack("!HH", tcp[0:4])
+            if (dport != self.to_port) if self.to_port is not None else (sport != self.port):
                 continue
             offset = (tcp[12] >> 4) * 4
             self.segments.append((len(tcp) - offset, tcp[13]))
@@ -280,3 +282,28 @@ def test_a_medium_response_goes_out_in_one_segment_once_the_member_is_known_for_
             per_response.append(len(data))
     # The first four are read before the history says medium.
     assert per_response[4:] == [1] * 6, f"data segments per response: {per_response}"
+
+
+def test_a_medium_request_body_goes_upstream_in_one_segment_after_the_first(turnout, raw_origin_factory):
+    # The same for uploads: a 20 KB request body read through one 16 KiB buffer took two
+    # reads and reached the upstream in two sends. Once a client's request had a body of
+    # that size, its next request is read into a large block: one read, one send.
+    body = pattern_bytes(20_000)
+
+    def respond(sock, req):
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    o = raw_origin_factory(respond)
+    proxy = turnout([o.addr])
+    per_request = []
+    with RawConn(proxy.port, timeout=5) as c:
+        for _ in range(6):
+            with LoopbackCapture(to_port=o.port) as cap:
+                r = c.request("POST", "/upload", body=body)
+            assert r.status == 200 and r.body == b"ok"
+            data = [n for n, _ in cap.segments if n > 0]
+            assert sum(data) > len(body), cap.segments
+            per_request.append(len(data))
+    assert [req["body"] for req in o.requests] == [body] * 6
+    assert per_request[1:] == [1] * 5, f"data segments per request to the upstream: {per_request}"
