@@ -8,7 +8,9 @@
 #   keepalive-64KiB 64 KiB responses, 16 keep-alive connections       (wrk -t1 -c16)
 #   close-64B       64-byte responses, Connection: close per request  (wrk -t1 -c16)
 # and on request (CASES) keepalive-20KB: 20 000-byte responses, more than one 16 KiB buffer
-# and below Turnout's splice line, 16 keep-alive connections (wrk -t1 -c16).
+# and below Turnout's splice line, 16 keep-alive connections (wrk -t1 -c16); upload-20KB:
+# POST of a 20 000-byte body to /post (the origin answers 200 "ok"), 16 keep-alive
+# connections (wrk -t1 -c16 with a Lua script).
 # and prints a Markdown table: median req/s of the rounds, ratio to direct, p50, p99,
 # peak RSS of the proxy during its runs and the proxy's CPU time per request.
 #
@@ -38,8 +40,8 @@
 #                commit in a git worktree)
 #   BUSY_POLL    busy_poll of the turnout-bp target (default 50us)
 #   CASES        space-separated subset of "keepalive-64B keepalive-64KiB close-64B single-64B
-#                keepalive-20KB" (single-64B: one keep-alive connection, one request at a time;
-#                neither it nor keepalive-20KB by default)
+#                keepalive-20KB upload-20KB" (single-64B: one keep-alive connection, one
+#                request at a time; none of the last three by default)
 #   IDLE_CONNS   idle keep-alive client connections to hold per proxy (default 10000,
 #                1000 with QUICK=1; 0 skips the step). Needs about IDLE_CONNS + 256 open files
 #                per process: the script raises its soft open-file limit to the hard one.
@@ -314,6 +316,7 @@ mkdir -p "$WORK/origin/www" "$WORK/origin/tmp" "$WORK/nginx/tmp" "$WORK/haproxy"
 head -c 64 /dev/zero | tr '\0' 'a' >"$WORK/origin/www/64"
 head -c 65536 /dev/zero | tr '\0' 'b' >"$WORK/origin/www/64k"
 head -c 20000 /dev/zero | tr '\0' 'c' >"$WORK/origin/www/20k"
+printf 'wrk.method = "POST"\nwrk.body = string.rep("u", 20000)\n' >"$WORK/post20k.lua"
 
 nginx_common() { # dir [worker_connections [worker_rlimit_nofile [worker_processes]]]
     cat <<EOF
@@ -352,6 +355,7 @@ $(nginx_temp_paths "$WORK/origin")
         listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
         root $WORK/origin/www;
         location / { }
+        location = /post { client_max_body_size 1m; return 200 "ok\\n"; }
     }
 }
 EOF
@@ -407,6 +411,9 @@ $(nginx_temp_paths "$WORK/nginx")
             proxy_buffer_size 16k;
             proxy_buffers 8 16k;
             proxy_max_temp_file_size 0;
+            # A request body is buffered whole before it goes upstream (nginx's default):
+            # in memory up to this size (default 8 KiB on x86-64), in a temp file beyond.
+            client_body_buffer_size 64k;
 $NGINX_HEADERS
         }
     }
@@ -588,12 +595,13 @@ rss_sampler() {
     done
 }
 
-case_path() { case $1 in keepalive-64KiB) echo /64k ;; keepalive-20KB) echo /20k ;; *) echo /64 ;; esac; }
+case_path() { case $1 in keepalive-64KiB) echo /64k ;; keepalive-20KB) echo /20k ;; upload-20KB) echo /post ;; *) echo /64 ;; esac; }
 case_args() {
     case $1 in
     keepalive-64B) echo "-t1 -c64" ;;
     keepalive-64KiB) echo "-t1 -c16" ;;
     keepalive-20KB) echo "-t1 -c16" ;;
+    upload-20KB) echo "-t1 -c16 -s $WORK/post20k.lua" ;;
     close-64B) echo "-t1 -c16" ;;
     single-64B) echo "-t1 -c1" ;;
     *) die "unknown case $1" ;;
