@@ -1,7 +1,8 @@
 // An in-process loopback benchmark of the whole request path: a real Turnout worker
 // (ProxyServer, one worker thread, epoll) between a blocking client and a blocking origin,
 // all in this process and on 127.0.0.1. One operation is one proxied keep-alive request
-// with a 64-byte response.
+// with a 64-byte response (or, on its own connection, a 20 000-byte one: more than one
+// connection buffer, below the splice line).
 //
 // The client and the origin reuse fixed buffers and allocate nothing per request, so the
 // process-wide counters (mallocs, retains/releases, read and write system calls) measure
@@ -17,13 +18,20 @@ import TurnoutControl
 import Glibc
 #endif
 
-/// The 64-byte-body response the origin sends for every request.
+/// The 64-byte-body response the origin sends for every request but `GET /20k`.
 private let originResponse = Array(
     ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 64\r\n\r\n"
         + String(repeating: "a", count: 64)).utf8)
 
+/// The response to `GET /20k`: a 20 000-byte body.
+private let mediumResponse = Array(
+    ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 20000\r\n\r\n"
+        + String(repeating: "m", count: 20_000)).utf8)
+private let mediumPath = Array("GET /20k ".utf8)
+
 /// A blocking loopback origin: one thread per accepted connection, each answering every
-/// request head it reads with `originResponse`, from buffers set up before the loop.
+/// request head it reads with `originResponse` (`mediumResponse` for `GET /20k`), from
+/// buffers set up before the loop.
 final class LoopbackOrigin: @unchecked Sendable {
     let port: UInt16
     private let listenFD: Int32
@@ -71,7 +79,7 @@ final class LoopbackOrigin: @unchecked Sendable {
             close(fd)
         }
         var filled = 0
-        originResponse.withUnsafeBytes { response in
+        originResponse.withUnsafeBytes { small in mediumResponse.withUnsafeBytes { medium in
             while true {
                 let n = read(fd, buffer + filled, capacity - filled)
                 if n <= 0 { return }
@@ -81,7 +89,9 @@ final class LoopbackOrigin: @unchecked Sendable {
                 var i = 3
                 while i < filled {
                     if buffer[i] == 0x0A && buffer[i - 1] == 0x0D && buffer[i - 2] == 0x0A && buffer[i - 3] == 0x0D {
-                        if !writeAll(fd, response) { return }
+                        let isMedium = i - start >= mediumPath.count
+                            && memcmp(buffer + start, mediumPath, mediumPath.count) == 0
+                        if !writeAll(fd, isMedium ? medium : small) { return }
                         start = i + 1
                     }
                     i += 1
@@ -91,7 +101,7 @@ final class LoopbackOrigin: @unchecked Sendable {
                     filled -= start
                 }
             }
-        }
+        } }
     }
 }
 
@@ -105,16 +115,21 @@ private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     return true
 }
 
-/// A Turnout in front of a `LoopbackOrigin`, and one keep-alive client connection to it.
+/// A Turnout in front of a `LoopbackOrigin`, and two keep-alive client connections to it:
+/// one for 64-byte responses, one for 20 KB responses. (The member's size history follows
+/// whichever benchmark runs; the warm-up iterations take it there.)
 final class LoopbackProxy: @unchecked Sendable {
     let origin = LoopbackOrigin()
     let server: ProxyServer
     private let clientFD: Int32
+    private let mediumClientFD: Int32
     private let request = Array("GET /64 HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: bench\r\n\r\n".utf8)
+    private let mediumRequest = Array("GET /20k HTTP/1.1\r\nHost: medium.test\r\nUser-Agent: bench\r\n\r\n".utf8)
     private let closeRequest = Array("GET /64 HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n".utf8)
     private let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 64 * 1024)
     /// Bytes of one whole response as the client receives it (learned on the first one).
     private(set) var responseLength = 0
+    private(set) var mediumResponseLength = 0
 
     init() throws {
         let yaml = """
@@ -134,7 +149,9 @@ final class LoopbackProxy: @unchecked Sendable {
         server = ProxyServer(config: config, logger: logger)
         try server.start()
         clientFD = LoopbackProxy.connectLoopback(port: server.boundPorts[0])
-        responseLength = learnResponseLength()
+        mediumClientFD = LoopbackProxy.connectLoopback(port: server.boundPorts[0])
+        responseLength = learnResponseLength(clientFD, request, bodyLength: 64)
+        mediumResponseLength = learnResponseLength(mediumClientFD, mediumRequest, bodyLength: 20_000)
     }
 
     /// A blocking TCP connection to 127.0.0.1:`port`, with TCP_NODELAY.
@@ -161,18 +178,18 @@ final class LoopbackProxy: @unchecked Sendable {
     }
 
     /// Sends one request and reads its head to find where the response ends (setup only).
-    private func learnResponseLength() -> Int {
-        request.withUnsafeBytes { precondition(writeAll(clientFD, $0), "client: write failed") }
+    private func learnResponseLength(_ fd: Int32, _ request: [UInt8], bodyLength: Int) -> Int {
+        request.withUnsafeBytes { precondition(writeAll(fd, $0), "client: write failed") }
         var filled = 0
         while true {
-            let n = read(clientFD, buffer + filled, 64 * 1024 - filled)
+            let n = read(fd, buffer + filled, 64 * 1024 - filled)
             precondition(n > 0, "client: the proxy closed the connection")
             filled += n
             let text = String(decoding: UnsafeBufferPointer(start: buffer, count: filled), as: UTF8.self)
             guard let end = text.range(of: "\r\n\r\n") else { continue }
             let head = text[..<end.lowerBound]
             precondition(head.hasPrefix("HTTP/1.1 200"), "proxy answered: \(head)")
-            let total = text.utf8.distance(from: text.startIndex, to: end.upperBound) + 64
+            let total = text.utf8.distance(from: text.startIndex, to: end.upperBound) + bodyLength
             if filled >= total { return total }
         }
     }
@@ -190,10 +207,20 @@ final class LoopbackProxy: @unchecked Sendable {
     /// One proxied request: write it, read exactly one whole response.
     @inline(never)
     func roundTrip() {
-        request.withUnsafeBytes { precondition(writeAll(clientFD, $0), "client: write failed") }
+        roundTrip(clientFD, request, responseLength)
+    }
+
+    /// One proxied request for a 20 KB response, on the second connection.
+    @inline(never)
+    func roundTripMedium() {
+        roundTrip(mediumClientFD, mediumRequest, mediumResponseLength)
+    }
+
+    private func roundTrip(_ fd: Int32, _ request: [UInt8], _ responseLength: Int) {
+        request.withUnsafeBytes { precondition(writeAll(fd, $0), "client: write failed") }
         var filled = 0
         while filled < responseLength {
-            let n = read(clientFD, buffer + filled, responseLength - filled)
+            let n = read(fd, buffer + filled, responseLength - filled)
             precondition(n > 0, "client: the proxy closed the connection")
             filled += n
         }
@@ -219,6 +246,20 @@ func makeProxyBenchmarks() {
     ) { benchmark in
         for _ in benchmark.scaledIterations {
             proxy.roundTrip()
+        }
+    }
+    Benchmark(
+        "Proxy: one keep-alive GET through a worker, 20 KB response (in-process loopback)",
+        configuration: .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal, .readSyscalls, .writeSyscalls],
+            warmupIterations: 2,
+            scalingFactor: .kilo,
+            maxDuration: .seconds(5),
+            maxIterations: 100
+        )
+    ) { benchmark in
+        for _ in benchmark.scaledIterations {
+            proxy.roundTripMedium()
         }
     }
     Benchmark(
