@@ -496,11 +496,7 @@ final class ClientConnection: EventHandler {
                 return false
             }
         }
-        if expectsLargeRequest && requestPhase == .idle && !inBuf.hasMemory {
-            inBuf.attachLarge(buffers)
-        } else {
-            inBuf.attach(buffers)
-        }
+        inBuf.attach(buffers, large: expectsLargeRequest && requestPhase == .idle)
         if inBuf.writableBytes == 0 && !makeRoomInInBuf() {
             if requestPhase == .body { isRatePaused = true }
             return false
@@ -1181,11 +1177,7 @@ final class ClientConnection: EventHandler {
         }
         // A member whose responses lately were medium-sized gets its head read into a large
         // block: the whole response in one read (ResponseSizeHistory).
-        if !upIn.hasMemory && responsePhase == .waitingHead && up.member.responseSizes.expectsMedium {
-            upIn.attachLarge(buffers)
-        } else {
-            upIn.attach(buffers)
-        }
+        upIn.attach(buffers, large: responsePhase == .waitingHead && up.member.responseSizes.expectsMedium)
         if upIn.writableBytes == 0 {
             let keep = upIn.readIndex
             guard keep > 0 else {

@@ -89,21 +89,12 @@ struct IOBuffer {
         return UnsafeRawBufferPointer(start: base + from, count: writeIndex - from)
     }
 
-    mutating func attach(_ pool: BufferPool) {
+    /// Attaches a pooled block if the buffer has none: a large one with `large` (for a read
+    /// expected to need one).
+    mutating func attach(_ pool: BufferPool, large: Bool = false) {
         if base == nil {
-            base = pool.take()
-            capacity = pool.blockSize
-            isPooled = true
-            readIndex = 0
-            writeIndex = 0
-        }
-    }
-
-    /// Attaches a large pooled block instead (for a read expected to need one).
-    mutating func attachLarge(_ pool: BufferPool) {
-        if base == nil {
-            base = pool.takeLarge()
-            capacity = pool.largeBlockSize
+            base = large ? pool.takeLarge() : pool.take()
+            capacity = large ? pool.largeBlockSize : pool.blockSize
             isPooled = true
             readIndex = 0
             writeIndex = 0
