@@ -1840,6 +1840,12 @@ final class ClientConnection: EventHandler {
     }
 
     private func logAccess() {
+        // The exchange's byte counts end with it, logged or not: a pipelined request keeps
+        // the exchange state, and the size history reads `bytesOut` (finishIfDone).
+        defer {
+            bytesOut = 0
+            bytesIn = 0
+        }
         guard worker.accessLog.isEnabled else { return }
         if !tunnelHead.isEmpty {
             tunnelHead.withUnsafeBytes { writeAccessLog(src: $0) }
@@ -1847,8 +1853,6 @@ final class ClientConnection: EventHandler {
         } else {
             writeAccessLog(src: inBuf.bytes(from: headStart))
         }
-        bytesOut = 0
-        bytesIn = 0
     }
 
     /// One access-log line; `src` holds the request head at offset 0 when there is one.
