@@ -89,9 +89,10 @@ final class ClientConnection: EventHandler {
     private var hasPendingEOF = false
     private var isLingering = false
     private var isClosed = false
-    /// The last request's body was more than one buffer with its head: the next request is
-    /// read into a large block, so that a body of that size comes in one read and goes to
-    /// the upstream in one send (a 20 KB upload took two of each through one buffer).
+    /// The last request had a body and, with its head, was more than one buffer (a chunked
+    /// one by the size it reached when it ended): the next request is read into a large
+    /// block, so that a body of that size comes in one read and goes to the upstream in
+    /// one send (a 20 KB upload took two of each through one buffer).
     private var expectsLargeRequest = false
 
     // Connection state: what an idle keep-alive connection holds.
@@ -438,8 +439,31 @@ final class ClientConnection: EventHandler {
             if spliceResponseBody() { progress = true }
             if isClosed { return }
             if finishIfDone() { progress = true }
-            if !progress { return }
+            if !progress {
+                if requestPhase == .tunnel { releaseDrainedTunnelBuffers() }
+                return
+            }
         }
+    }
+
+    /// A tunnel (101, CONNECT) is mostly quiet: with nothing left to move, each buffer that
+    /// holds nothing goes back to the pool, as an idle keep-alive connection's do, and the
+    /// next bytes in either direction attach a normal block. So an idle WebSocket holds no
+    /// buffer memory, whatever size its blocks were when the tunnel began (a large one
+    /// after an upload, or from a member whose responses were medium).
+    private func releaseDrainedTunnelBuffers() {
+        if inBuf.hasMemory && inBuf.isEmpty {
+            inBuf.release(buffers)
+            headStart = 0
+            requestPassEnd = 0
+        }
+        if upIn.hasMemory && upIn.isEmpty {
+            upIn.release(buffers)
+            responsePassEnd = 0
+            responseDecodeIndex = 0
+        }
+        if upOut.isEmpty { upOut.release(buffers) }
+        if outBuf.isEmpty { outBuf.release(buffers) }
     }
 
     // MARK: Watching the client fd
@@ -691,8 +715,8 @@ final class ClientConnection: EventHandler {
         }
         requestPhase = isRequestReceived ? .done : .body
         switch head.framing {
-        case .contentLength(let n): expectsLargeRequest = n > Int64(buffers.blockSize - head.headLength)
-        case .chunked: expectsLargeRequest = true
+        case .contentLength(let n): expectsLargeRequest = n > 0 && Int64(head.headLength) + n > Int64(buffers.blockSize)
+        case .chunked: expectsLargeRequest = false  // decided by its size when it ends (validateRequestBody)
         case .none, .untilClose: expectsLargeRequest = false
         }
         if requestPhase == .body {
@@ -791,6 +815,7 @@ final class ClientConnection: EventHandler {
             }
             bytesIn += Int64(index - requestPassEnd)
             requestPassEnd = index
+            if isRequestReceived { expectsLargeRequest = bytesIn > Int64(buffers.blockSize) }
         default:
             return false
         }

@@ -4,17 +4,28 @@ import Glibc
 
 /// Hands out fixed-size I/O blocks and takes them back, so steady-state proxying
 /// allocates no memory. Blocks come in two sizes: `blockSize` for every buffer, and
-/// `largeBlockSize` (4 × `blockSize`) for a response body too big for one block, so it
-/// moves in a quarter of the reads and writes. Owned by one worker thread; not thread-safe.
+/// `largeBlockSize` (4 × `blockSize`) for a message that will not fit one: a response or
+/// request body too big for one block, or the whole of a medium response or an upload
+/// read at once (`ResponseSizeHistory`, `ClientConnection`). Owned by one worker thread;
+/// not thread-safe.
+///
+/// A returned block is kept while fewer are free than are in use, or than a floor
+/// (`maxFree` normal blocks, a quarter as many large ones), and freed otherwise. Under
+/// load the free list so covers what the number in use swings by, and no exchange
+/// mallocs (kept memory stays below what is in use); once the load has gone, at most the
+/// floor stays (4 MiB of each size with 16 KiB blocks).
 final class BufferPool {
     let blockSize: Int
     let largeBlockSize: Int
-    /// Blocks kept for reuse beyond what is in use (a quarter as many large ones); the
-    /// rest are freed.
+    /// The free blocks of the normal size always kept; large ones: a quarter as many.
     let maxFree: Int
     // Loop-thread only.
     private var free: [UnsafeMutableRawPointer] = []
     private var largeFree: [UnsafeMutableRawPointer] = []
+    private var inUse = 0
+    private var largeInUse = 0
+    /// Blocks of either size that came from malloc rather than the free lists.
+    private(set) var allocations = 0
 
     init(blockSize: Int, maxFree: Int = 256) {
         self.blockSize = blockSize
@@ -28,33 +39,40 @@ final class BufferPool {
         for p in free + largeFree { Glibc.free(p) }
     }
 
+    /// Free blocks held now, normal and large.
+    var freeCounts: (normal: Int, large: Int) { (free.count, largeFree.count) }
+
+    func take() -> UnsafeMutableRawPointer {
+        inUse += 1
+        if let p = free.popLast() { return p }
+        return allocate(blockSize)
+    }
+
     func takeLarge() -> UnsafeMutableRawPointer {
+        largeInUse += 1
         if let p = largeFree.popLast() { return p }
-        guard let p = malloc(largeBlockSize) else { preconditionFailure("out of memory for an I/O buffer") }
-        return p
+        return allocate(largeBlockSize)
     }
 
     /// Takes back a block of either size (told apart by `capacity`).
     func give(_ p: UnsafeMutableRawPointer, capacity: Int) {
         if capacity == largeBlockSize {
-            if largeFree.count < maxFree / 4 { largeFree.append(p) } else { Glibc.free(p) }
+            largeInUse -= 1
+            if largeFree.count < max(maxFree / 4, largeInUse) { largeFree.append(p) } else { Glibc.free(p) }
         } else {
             give(p)
         }
     }
 
-    func take() -> UnsafeMutableRawPointer {
-        if let p = free.popLast() { return p }
-        guard let p = malloc(blockSize) else { preconditionFailure("out of memory for an I/O buffer") }
-        return p
+    func give(_ p: UnsafeMutableRawPointer) {
+        inUse -= 1
+        if free.count < max(maxFree, inUse) { free.append(p) } else { Glibc.free(p) }
     }
 
-    func give(_ p: UnsafeMutableRawPointer) {
-        if free.count < maxFree {
-            free.append(p)
-        } else {
-            Glibc.free(p)
-        }
+    private func allocate(_ size: Int) -> UnsafeMutableRawPointer {
+        allocations += 1
+        guard let p = malloc(size) else { preconditionFailure("out of memory for an I/O buffer") }
+        return p
     }
 }
 

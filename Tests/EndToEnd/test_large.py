@@ -4,10 +4,15 @@ sampled throughout: streaming must not buffer whole bodies.
 100 MiB each way by default; `TURNOUT_LARGE_MIB=1024` (what `make soak` sets) runs the
 same tests with 1 GiB bodies."""
 
+import contextlib
 import hashlib
 import http.client
 import json
 import os
+import re
+import shutil
+import subprocess
+import time
 
 import pytest
 
@@ -243,29 +248,19 @@ def test_responses_of_every_size_after_large_or_medium_ones_arrive_whole(proxy, 
         conn.close()
 
 
-def test_the_first_read_of_a_members_heads_follows_the_size_of_its_responses(proxy, origin, tmp_path):
-    # The size the first read of a response head asks for follows the member's last eight
-    # responses: the whole buffer (16 KiB) while they were small, so that a small response
-    # takes one read; a large block (64 KiB) once half were medium (20 KB: one read instead
-    # of two); one page once half were large, so that a large body goes through the pipe
-    # nearly whole instead of 16 KiB of it through user space. strace shows what each
-    # head's recvfrom asked for.
-    import re
-    import shutil
-    import subprocess
-    import time
-
+@contextlib.contextmanager
+def _recvfrom_trace(proxy, tmp_path):
+    """strace on the proxy's recvfrom calls, attached (a traced response head shows it)
+    before the body runs; yields the trace file, complete once the block has ended."""
     strace = shutil.which("strace")
     assert strace, "strace is not installed (make deps installs it)"
     trace = tmp_path / "recvfrom.trace"
     tracer = subprocess.Popen(
         [strace, "-f", "-qq", "-e", "trace=recvfrom", "-s", "12", "-o", str(trace), "-p", str(proxy.pid)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    heads = []
     try:
         conn = _conn(proxy)
         try:
-            # Until strace is attached: its trace shows a response head.
             deadline = time.monotonic() + 10
             while b'"HTTP/1.1 200' not in (trace.read_bytes() if trace.exists() else b""):
                 if tracer.poll() is not None:
@@ -276,6 +271,25 @@ def test_the_first_read_of_a_members_heads_follows_the_size_of_its_responses(pro
                 assert time.monotonic() < deadline, "strace shows no response head after 10 s"
                 _get(conn, "/bytes/10")
                 time.sleep(0.05)
+        finally:
+            conn.close()
+        yield trace
+        time.sleep(0.2)
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=10)
+
+
+def test_the_first_read_of_a_members_heads_follows_the_size_of_its_responses(proxy, origin, tmp_path):
+    # The size the first read of a response head asks for follows the member's last eight
+    # responses: the whole buffer (16 KiB) while they were small, so that a small response
+    # takes one read; a large block (64 KiB) once half were medium (20 KB: one read instead
+    # of two); one page once half were large, so that a large body goes through the pipe
+    # nearly whole instead of 16 KiB of it through user space. strace shows what each
+    # head's recvfrom asked for.
+    with _recvfrom_trace(proxy, tmp_path) as trace:
+        conn = _conn(proxy)
+        try:
             for _ in range(8):
                 r, body = _get(conn, "/bytes/1000")
                 assert len(body) == 1000
@@ -287,10 +301,6 @@ def test_the_first_read_of_a_members_heads_follows_the_size_of_its_responses(pro
                 assert len(body) == 256 * 1024 and hashlib.sha256(body).hexdigest() == pattern_sha256(256 * 1024)
         finally:
             conn.close()
-        time.sleep(0.2)
-    finally:
-        tracer.terminate()
-        tracer.wait(timeout=10)
     pattern = re.compile(r'recvfrom\(\d+, "HTTP/1\.1 200[^"]*"(?:\.\.\.)?, (\d+),')
     heads = [int(m.group(1)) for m in pattern.finditer(trace.read_text())]
     assert len(heads) >= 24, f"{len(heads)} response heads traced"
@@ -299,6 +309,45 @@ def test_the_first_read_of_a_members_heads_follows_the_size_of_its_responses(pro
     # Each phase starts with a history of eight of the phase before: four make half.
     assert medium_phase == [16384] * 4 + [65536] * 4, f"reads during the medium responses asked for {medium_phase}"
     assert large_phase == [65536] * 4 + [4096] * 4, f"reads during the large responses asked for {large_phase}"
+
+
+def test_a_request_is_read_into_a_large_block_only_after_a_body_that_did_not_fit_one(proxy, origin, tmp_path):
+    # A client connection whose last request did not fit one 16 KiB block (head and body)
+    # has its next request read into a 64 KiB block; any other request leaves the next
+    # read at 16 KiB. A chunked body counts by the size it reached, not by being chunked;
+    # a long head without a body is not a body that did not fit. strace shows what the
+    # read of each request head asked for (`X-Step` names the request before it).
+    from client import RawConn
+
+    def chunked(body: bytes) -> bytes:
+        return b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+    steps = [
+        ("small-chunked", [("Transfer-Encoding", "chunked")], chunked(b"x" * 100)),
+        ("long-head-no-body", [("Content-Length", "0"), ("X-Pad", "p" * 17_000)], b""),
+        ("large-length", [("Content-Length", "20000")], b"y" * 20_000),
+        ("small-length", [("Content-Length", "100")], b"z" * 100),
+        ("large-chunked", [("Transfer-Encoding", "chunked")], chunked(b"w" * 40_000)),
+        ("last", [("Content-Length", "0")], b""),
+    ]
+    expected = {"small-chunked": 16384, "long-head-no-body": 16384, "large-length": 65536,
+                "small-length": 16384, "large-chunked": 65536}
+    with _recvfrom_trace(proxy, tmp_path) as trace:
+        with RawConn(proxy.port) as c:
+            before = "first"
+            for name, headers, body in steps:
+                head = "POST /echo HTTP/1.1\r\nHost: e2e.test\r\nX-Step: %s\r\n" % before
+                head += "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
+                c.send(head.encode() + body)
+                r = c.read_response("POST")
+                assert r.status == 200, (name, r.status)
+                before = name
+                time.sleep(0.05)  # the proxy's read of the next head starts on an idle connection
+    pattern = re.compile(r'recvfrom\(\d+, "POST /echo H"(?:\.\.\.)?, (\d+),')
+    asked = [int(m.group(1)) for m in pattern.finditer(trace.read_text())]
+    assert len(asked) == len(steps), f"{len(asked)} request heads traced"
+    got = dict(zip([s[0] for s in steps[:-1]], asked[1:]))
+    assert got == expected, f"the read after each request asked for {got}"
 
 
 PIPE_SOFT_LIMIT = "/proc/sys/fs/pipe-user-pages-soft"

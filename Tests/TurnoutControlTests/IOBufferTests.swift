@@ -66,3 +66,44 @@ import Testing
         #expect(Array(buffer.readable) == Array("<\(value)>".utf8), "value \(value)")
     }
 }
+
+// The pool keeps a returned block while fewer are free than are in use (or than its
+// floor), so a load whose number of blocks in use swings mallocs nothing once it has
+// reached its peak, and what stays after the load has gone is the floor.
+
+@Test func aPoolUnderASwingingLoadMallocsOnlyUpToItsPeak() {
+    let pool = BufferPool(blockSize: 1024, maxFree: 8)  // floors: 8 normal, 2 large
+    var held: [UnsafeMutableRawPointer] = []
+    var large: [UnsafeMutableRawPointer] = []
+    for _ in 0..<100 { held.append(pool.take()) }
+    for _ in 0..<40 { large.append(pool.takeLarge()) }
+    #expect(pool.allocations == 140)
+    for _ in 0..<50 {
+        // The number in use swings between 100 and 60 (normal), 40 and 20 (large).
+        for _ in 0..<40 { pool.give(held.removeLast()) }
+        for _ in 0..<20 { pool.give(large.removeLast(), capacity: pool.largeBlockSize) }
+        for _ in 0..<40 { held.append(pool.take()) }
+        for _ in 0..<20 { large.append(pool.takeLarge()) }
+    }
+    #expect(pool.allocations == 140)
+    for p in held { pool.give(p) }
+    for p in large { pool.give(p, capacity: pool.largeBlockSize) }
+    // Returned last, with few in use, the blocks beyond half the peak and the floor went.
+    #expect(pool.freeCounts.normal == 50)
+    #expect(pool.freeCounts.large == 20)
+    #expect(pool.freeCounts.normal <= 100 / 2 && pool.freeCounts.large <= 40 / 2)
+}
+
+@Test func aPoolKeepsItsFloorAndFreesTheRest() {
+    let pool = BufferPool(blockSize: 1024, maxFree: 8)
+    let blocks = (0..<5).map { _ in pool.take() }
+    for p in blocks { pool.give(p) }
+    #expect(pool.freeCounts.normal == 5)
+    let again = (0..<5).map { _ in pool.take() }
+    #expect(pool.allocations == 5)
+    for p in again { pool.give(p) }
+    let large = (0..<3).map { _ in pool.takeLarge() }
+    for p in large { pool.give(p, capacity: pool.largeBlockSize) }
+    // With 3 in use at the first return, then 2 and 1: kept while fewer were free.
+    #expect(pool.freeCounts.large == 2)
+}
