@@ -452,12 +452,12 @@ final class ClientConnection: EventHandler {
     /// buffer memory, whatever size its blocks were when the tunnel began (a large one
     /// after an upload, or from a member whose responses were medium).
     private func releaseDrainedTunnelBuffers() {
-        if inBuf.hasMemory && inBuf.isEmpty {
+        if inBuf.isEmpty {
             inBuf.release(buffers)
             headStart = 0
             requestPassEnd = 0
         }
-        if upIn.hasMemory && upIn.isEmpty {
+        if upIn.isEmpty {
             upIn.release(buffers)
             responsePassEnd = 0
             responseDecodeIndex = 0

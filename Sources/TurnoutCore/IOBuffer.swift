@@ -12,8 +12,8 @@ import Glibc
 /// A returned block is kept while fewer are free than are in use, or than a floor
 /// (`maxFree` normal blocks, a quarter as many large ones), and freed otherwise. Under
 /// load the free list so covers what the number in use swings by, and no exchange
-/// mallocs (kept memory stays below what is in use); once the load has gone, at most the
-/// floor stays (4 MiB of each size with 16 KiB blocks).
+/// mallocs (above the floor, no more is kept free than is in use); once the load has
+/// gone, at most the floor stays (4 MiB of each size with 16 KiB blocks).
 final class BufferPool {
     let blockSize: Int
     let largeBlockSize: Int

@@ -9,16 +9,8 @@ from origins import header_value, ws_frame, ws_read_frame
 
 def test_websocket_echo_through_proxy(turnout, ws_origin):
     proxy = turnout([ws_origin.addr])
-    key = base64.b64encode(os.urandom(16)).decode()
-    with RawConn(proxy.port) as c:
-        c.send(build_request("GET", "/chat", [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Key", key),
-            ("Sec-WebSocket-Version", "13"),
-        ]))
-        r = c.read_response()
-        assert r.status == 101, f"{r.status} {r.headers}"
+    c, r, key = _open_websocket(proxy.port)
+    with c:
         assert (r.header("Upgrade") or "").lower() == "websocket"
         assert r.has_token("Connection", "upgrade")
         assert ws_accept_key_check(key, r.header("Sec-WebSocket-Accept"))
@@ -67,7 +59,8 @@ def test_upgrade_refused_by_origin_is_plain_response(turnout, origin):
         assert r.status == 200 and r.json()["path"] == "/echo?after=1"
 
 
-def _open_websocket(port: int) -> RawConn:
+def _open_websocket(port: int):
+    """A WebSocket handshake through the proxy: (connection, the 101 response, the key sent)."""
     c = RawConn(port)
     key = base64.b64encode(os.urandom(16)).decode()
     c.send(build_request("GET", "/chat", [
@@ -78,7 +71,7 @@ def _open_websocket(port: int) -> RawConn:
     ]))
     r = c.read_response()
     assert r.status == 101, f"{r.status} {r.headers}"
-    return c
+    return c, r, key
 
 
 def test_idle_tunnels_hold_no_buffer_memory(turnout, ws_origin):
@@ -89,7 +82,7 @@ def test_idle_tunnels_hold_no_buffer_memory(turnout, ws_origin):
     # direction; a tunnel that kept its blocks would cost about 40 KiB of RSS.
     proxy = turnout([ws_origin.addr])
     message = os.urandom(40_000)
-    warm = [_open_websocket(proxy.port) for _ in range(8)]
+    warm = [_open_websocket(proxy.port)[0] for _ in range(8)]
     for c in warm:
         c.send(ws_frame(0x2, message, mask=True))
         assert ws_read_frame(c) == (0x2, message)
@@ -98,7 +91,7 @@ def test_idle_tunnels_hold_no_buffer_memory(turnout, ws_origin):
     tunnels = []
     try:
         for _ in range(count):
-            c = _open_websocket(proxy.port)
+            c = _open_websocket(proxy.port)[0]
             tunnels.append(c)
             c.send(ws_frame(0x2, message, mask=True))
             assert ws_read_frame(c) == (0x2, message)
